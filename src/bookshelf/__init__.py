@@ -1,0 +1,1 @@
+"""Bookshelf: a books REST service on PostgreSQL."""

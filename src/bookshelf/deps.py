@@ -1,0 +1,59 @@
+"""Request dependencies, each named once and listed by the handlers that need them."""
+
+import hmac
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Header, Path, Request
+
+from bookshelf import service
+from bookshelf.config import Settings
+from bookshelf.db import Database
+from bookshelf.errors import Unauthorized, UnsupportedMediaType
+from bookshelf.models import ID_MAX
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DbDep = Annotated[Database, Depends(get_db)]
+BookId = Annotated[int, Path(ge=1, le=ID_MAX, description="The book's id")]
+
+
+async def valid_book(db: DbDep, book_id: BookId) -> asyncpg.Record:
+    return await service.get_book(db, book_id)
+
+
+BookDep = Annotated[asyncpg.Record, Depends(valid_book)]
+
+
+def require_api_key(
+    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    keys = settings.api_keys()
+    if not keys:
+        return  # No keys configured: writes are open (the service warned at start).
+    scheme, _, token = (authorization or "").partition(" ")
+    given = token.strip().encode()
+    # Compare against every key, always, so timing tells nothing about which one is close.
+    matches = [hmac.compare_digest(given, key) for key in keys]
+    if scheme.lower() != "bearer" or not any(matches):
+        raise Unauthorized()
+
+
+def require_json(content_type: Annotated[str | None, Header()] = None) -> None:
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType()
+
+
+WriteAccess = Depends(require_api_key)
+JsonBody = Depends(require_json)

@@ -1,0 +1,179 @@
+"""Every error leaves as RFC 9457 `application/problem+json`.
+
+Domain errors are `Problem` subclasses raised anywhere below the routes. Framework errors
+(validation, unknown routes, bodies the parser refuses) and a database that cannot be reached
+are translated here, so no handler has to think about the error format.
+"""
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("bookshelf.errors")
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+
+# What a database outage looks like from asyncpg: refused or timed-out connects, connections
+# dropped mid-query, a server that is starting or shutting down.
+DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+class Problem(Exception):
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+    title = "Internal server error"
+
+    def __init__(
+        self, detail: str, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extensions = extensions
+
+
+class BookNotFound(Problem):
+    status = HTTPStatus.NOT_FOUND
+    title = "Book not found"
+
+    def __init__(self, book_id: int) -> None:
+        super().__init__(f"There is no book with id {book_id}.")
+
+
+class DuplicateBook(Problem):
+    status = HTTPStatus.CONFLICT
+    title = "Duplicate book"
+
+    def __init__(self, existing_id: int | None) -> None:
+        if existing_id is None:
+            super().__init__("A book with the same ISBN, or the same name and author, exists.")
+        else:
+            super().__init__(
+                f"This book already exists as book {existing_id}.",
+                headers={"Location": f"/books/{existing_id}"},
+                existing_id=existing_id,
+                existing_url=f"/books/{existing_id}",
+            )
+
+
+class PreconditionFailed(Problem):
+    status = HTTPStatus.PRECONDITION_FAILED
+    title = "Precondition failed"
+
+    def __init__(self, book_id: int) -> None:
+        super().__init__(f"Book {book_id} has changed since the ETag given in If-Match.")
+
+
+class Unauthorized(Problem):
+    status = HTTPStatus.UNAUTHORIZED
+    title = "Unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Writes need 'Authorization: Bearer <API key>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class UnsupportedMediaType(Problem):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    title = "Unsupported media type"
+
+    def __init__(self) -> None:
+        super().__init__("Send the body as JSON with 'Content-Type: application/json'.")
+
+
+class BadRequest(Problem):
+    status = HTTPStatus.BAD_REQUEST
+    title = "Bad request"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }
+    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc.status, exc.title, exc.detail, exc.headers, **exc.extensions)
+
+
+def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = HTTPStatus(exc.status_code)
+    detail = exc.detail if isinstance(exc.detail, str) else status.description
+    return problem_response(status, status.phrase, detail, dict(exc.headers or {}))
+
+
+def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc.errors())
+    if any(error["type"] == "json_invalid" for error in errors):
+        return problem_response(400, "Malformed JSON", "The request body is not valid JSON.")
+    return problem_response(
+        422, "Validation failed", "Some fields are invalid; see `errors`.", errors=errors
+    )
+
+
+def _field_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    # The rejected input is never echoed: it may be huge, secret, or not even encodable.
+    return [
+        {
+            "field": ".".join(str(part) for part in error["loc"]),
+            "message": error["msg"],
+            "type": error["type"],
+        }
+        for error in raw
+    ]
+
+
+def _on_db_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        "Service unavailable",
+        "The database cannot be reached right now; retry shortly.",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _on_unexpected(request: Request, exc: Exception) -> Response:
+    return problem_response(500, "Internal server error", "An unexpected error occurred.")
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(HTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    for exc_type in DB_UNAVAILABLE:
+        app.add_exception_handler(exc_type, _on_db_unavailable)
+    app.add_exception_handler(Exception, _on_unexpected)

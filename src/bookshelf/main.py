@@ -1,0 +1,45 @@
+"""The app factory. Everything stateful (pool, settings) is made in `create_app`/lifespan,
+never at import, so tests and workers each build their own."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from bookshelf import db, errors, routes
+from bookshelf.config import Settings, get_settings
+from bookshelf.middleware import RequestContext
+
+log = logging.getLogger("bookshelf")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = await db.open_database(settings)
+        try:
+            yield
+        finally:
+            await app.state.db.close()
+
+    app = FastAPI(
+        title="Bookshelf",
+        version="0.1.0",
+        summary="A books REST service on PostgreSQL.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.head_revision = db.head_revision()
+    app.include_router(routes.books)
+    app.include_router(routes.health)
+    errors.install_handlers(app)
+    app.add_middleware(RequestContext, max_body_bytes=settings.bookshelf_max_body_bytes)
+    if not settings.api_keys():
+        log.warning("BOOKSHELF_API_KEYS is not set: POST, PATCH and DELETE are open to anyone")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for the server's workers (`uvicorn --factory`): settings from env."""
+    return create_app(get_settings())

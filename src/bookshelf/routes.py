@@ -1,0 +1,121 @@
+"""HTTP routes: /books and /health. Handlers parse, call `service`, and shape the response."""
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from bookshelf import db as database
+from bookshelf import service
+from bookshelf.deps import BookDep, BookId, DbDep, JsonBody, WriteAccess
+from bookshelf.errors import DB_UNAVAILABLE, problem_response
+from bookshelf.models import AUTHOR_MAX_LENGTH, NAME_MAX_LENGTH
+from bookshelf.responses import JsonBytes, etag, none_match, parse_if_match
+from bookshelf.schemas import Author, BookCreate, BookPage, BookRead, BookUpdate, Isbn, Name
+
+books = APIRouter(prefix="/books", tags=["books"])
+health = APIRouter(prefix="/health", tags=["health"])
+
+READY_TIMEOUT_SECONDS = 2.0
+_PROBLEM = {"content": {"application/problem+json": {}}}
+
+
+def _book_response(row: dict[str, object], status: int = 200) -> JsonBytes:
+    return JsonBytes(row, status, headers={"ETag": etag(int(str(row["version"])))})
+
+
+@books.post(
+    "",
+    status_code=201,
+    response_model=BookRead,
+    dependencies=[WriteAccess, JsonBody],
+    responses={401: _PROBLEM, 409: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM},
+)
+async def create_book(db: DbDep, book: BookCreate) -> Response:
+    row = dict(await service.create_book(db, book))
+    response = _book_response(row, 201)
+    response.headers["Location"] = f"/books/{row['id']}"
+    return response
+
+
+@books.get("", response_model=BookPage, responses={400: _PROBLEM, 422: _PROBLEM})
+async def list_books(
+    db: DbDep,
+    name: Annotated[Name | None, Query(description="Exact name, case-insensitive")] = None,
+    author: Annotated[Author | None, Query(description="Exact author, case-insensitive")] = None,
+    isbn: Annotated[Isbn | None, Query(description="ISBN-10 or ISBN-13")] = None,
+    q: Annotated[
+        Name | None,
+        Query(
+            max_length=NAME_MAX_LENGTH + AUTHOR_MAX_LENGTH + 1,
+            description="Case-insensitive substring of name or author",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    where = service.BookFilter(name=name, author=author, isbn=isbn, q=q)
+    rows, next_cursor = await service.list_books(db, where, limit, cursor)
+    return JsonBytes({"items": [dict(row) for row in rows], "next_cursor": next_cursor})
+
+
+@books.get("/{book_id}", response_model=BookRead, responses={404: _PROBLEM})
+async def get_book(
+    book: BookDep, if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
+    tag = etag(book["version"])
+    if none_match(if_none_match, tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    return _book_response(dict(book))
+
+
+@books.patch(
+    "/{book_id}",
+    response_model=BookRead,
+    dependencies=[WriteAccess, JsonBody],
+    responses={401: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 412: _PROBLEM, 415: _PROBLEM},
+)
+async def update_book(
+    db: DbDep,
+    book_id: BookId,
+    changes: BookUpdate,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    row = await service.update_book(db, book_id, changes, parse_if_match(if_match))
+    return _book_response(dict(row))
+
+
+@books.delete(
+    "/{book_id}",
+    status_code=204,
+    dependencies=[WriteAccess],
+    responses={401: _PROBLEM, 404: _PROBLEM, 412: _PROBLEM},
+)
+async def delete_book(
+    db: DbDep, book_id: BookId, if_match: Annotated[str | None, Header()] = None
+) -> Response:
+    await service.delete_book(db, book_id, parse_if_match(if_match))
+    return Response(status_code=204)
+
+
+@health.get("/live")
+async def live() -> dict[str, str]:
+    """The process is up. Never touches the database, so a DB outage does not kill tasks."""
+    return {"status": "ok"}
+
+
+@health.get("/ready", responses={503: _PROBLEM})
+async def ready(request: Request, db: DbDep) -> Response:
+    """The database answers within a short bound and the schema is at the latest migration."""
+    expected = request.app.state.head_revision
+    try:
+        current = await asyncio.wait_for(database.current_revision(db), READY_TIMEOUT_SECONDS)
+    except DB_UNAVAILABLE:
+        return problem_response(
+            503, "Not ready", "The database is not reachable.", {"Retry-After": "5"}
+        )
+    if current != expected:
+        return problem_response(
+            503, "Not ready", f"Schema is at {current}, expected {expected}; run migrations."
+        )
+    return JsonBytes({"status": "ok", "database": "ok", "revision": current})

@@ -1,0 +1,85 @@
+"""API schemas, one per direction. Limits come from `models`, so API and table agree."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from bookshelf import models
+from bookshelf.isbn import to_isbn13
+from bookshelf.text import clean_text
+
+
+def _clean(value: object) -> object:
+    # Non-strings pass through so pydantic reports them as the wrong type.
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def _text(max_length: int) -> object:
+    return Field(min_length=1, max_length=max_length)
+
+
+Name = Annotated[str, BeforeValidator(_clean), _text(models.NAME_MAX_LENGTH)]
+Author = Annotated[str, BeforeValidator(_clean), _text(models.AUTHOR_MAX_LENGTH)]
+Publisher = Annotated[str, BeforeValidator(_clean), _text(models.PUBLISHER_MAX_LENGTH)]
+Isbn = Annotated[
+    str,
+    BeforeValidator(_clean),
+    Field(min_length=10, max_length=17, examples=["978-0-306-40615-7"]),
+    AfterValidator(to_isbn13),
+]
+Year = Annotated[int, Field(ge=models.YEAR_MIN, le=models.YEAR_MAX)]
+Pages = Annotated[int, Field(ge=models.PAGES_MIN, le=models.PAGES_MAX)]
+
+
+class BookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    author: Author
+    isbn: Isbn | None = None
+    publisher: Publisher | None = None
+    published_year: Year | None = None
+    pages: Pages | None = None
+
+
+class BookUpdate(BaseModel):
+    """Fields present are replaced; `null` clears an optional field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    author: Author | None = None
+    isbn: Isbn | None = None
+    publisher: Publisher | None = None
+    published_year: Year | None = None
+    pages: Pages | None = None
+
+    @field_validator("name", "author", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Before-validators see only what the client sent, so an absent field passes.
+        if value is None:
+            raise ValueError("cannot be null; omit the field to keep its value")
+        return value
+
+    def changes(self) -> dict[str, object]:
+        return {field: getattr(self, field) for field in self.model_fields_set}
+
+
+class BookRead(BaseModel):
+    id: int
+    name: str
+    author: str
+    isbn: str | None
+    publisher: str | None
+    published_year: int | None
+    pages: int | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class BookPage(BaseModel):
+    items: list[BookRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page")

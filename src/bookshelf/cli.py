@@ -49,8 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(run=_migrate)
 
     dev = commands.add_parser(
-        "dev", help="migrate and serve on 127.0.0.1:8000, with an embedded PostgreSQL if no "
-        "database is configured"
+        "dev",
+        help="migrate and serve on 127.0.0.1:8000, with an embedded PostgreSQL if no "
+        "database is configured",
     )
     dev.add_argument("--port", type=int, default=8000)
     dev.set_defaults(run=_dev)

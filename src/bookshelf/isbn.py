@@ -19,7 +19,9 @@ def _from_isbn10(digits: str) -> str:
     body, check = digits[:9], digits[9]
     if not body.isdigit() or not (check.isdigit() or check == "X"):
         raise ValueError("ISBN-10 must be 9 digits followed by a digit or X")
-    total = sum((10 - i) * int(d) for i, d in enumerate(body)) + (10 if check == "X" else int(check))
+    total = sum((10 - i) * int(d) for i, d in enumerate(body)) + (
+        10 if check == "X" else int(check)
+    )
     if total % 11:
         raise ValueError("ISBN-10 checksum does not match")
     return "978" + body + _isbn13_check_digit("978" + body)

@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 import orjson
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged as a field.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

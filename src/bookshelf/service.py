@@ -16,7 +16,9 @@ from bookshelf.errors import BadRequest, BookNotFound, DuplicateBook, Preconditi
 from bookshelf.models import ID_MAX, SEARCH_EXPRESSION
 from bookshelf.schemas import BookCreate, BookUpdate
 
-COLUMNS = "id, name, author, isbn, publisher, published_year, pages, created_at, updated_at, version"
+COLUMNS = (
+    "id, name, author, isbn, publisher, published_year, pages, created_at, updated_at, version"
+)
 FIELDS = ("name", "author", "isbn", "publisher", "published_year", "pages")
 
 _INSERT = f"""

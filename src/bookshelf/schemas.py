@@ -32,8 +32,12 @@ Year = Annotated[int, Field(ge=models.YEAR_MIN, le=models.YEAR_MAX)]
 Pages = Annotated[int, Field(ge=models.PAGES_MIN, le=models.PAGES_MAX)]
 
 
+# Strict: "12" is not a page count and true is not a year; a client sending them has a bug.
+_INPUT = ConfigDict(extra="forbid", strict=True)
+
+
 class BookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
 
     name: Name
     author: Author
@@ -46,7 +50,7 @@ class BookCreate(BaseModel):
 class BookUpdate(BaseModel):
     """Fields present are replaced; `null` clears an optional field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
 
     name: Name | None = None
     author: Author | None = None

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bookshelf import models
+from bookshelf import columns as models
 
 BookData = Callable[..., dict[str, Any]]
 PROBLEM = "application/problem+json"

@@ -8,6 +8,7 @@ from constructs import Construct
 
 DB_NAME = "bookshelf"
 DB_USER = "bookshelf"
+PORT = 5432
 # RDS refuses / @ " and space in a master password; the rest would need escaping in a DSN.
 PASSWORD_EXCLUDED_CHARACTERS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 
@@ -49,6 +50,7 @@ class Database(Construct):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             security_groups=[self.security_group],
             publicly_accessible=False,
+            port=PORT,
             database_name=DB_NAME,
             credentials=rds.Credentials.from_generated_secret(
                 DB_USER, exclude_characters=PASSWORD_EXCLUDED_CHARACTERS

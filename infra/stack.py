@@ -12,6 +12,7 @@ from constructs import Construct
 
 from infra.config import Architecture, EnvConfig
 from infra.database import DB_NAME, Database
+from infra.database import PORT as DB_PORT
 from infra.network import Network
 from infra.service import Https, Service, Sizing
 
@@ -74,8 +75,8 @@ class BooksStack(Stack):
             https=self._https(config),
         )
 
-        database.instance.connections.allow_default_port_from(
-            service.security_group, "PostgreSQL from the service tasks"
+        database.instance.connections.allow_from(
+            service.security_group, ec2.Port.tcp(DB_PORT), "PostgreSQL from the service tasks"
         )
         if config.domain is None:
             Annotations.of(self).add_warning_v2(

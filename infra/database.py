@@ -30,7 +30,8 @@ class Database(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
-        engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17)
+        # A pinned minor (cfn-lint flags a bare major); RDS applies newer minors itself.
+        engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_9)
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",

@@ -71,8 +71,13 @@ def prod(prod_stack: Stack) -> Template:
 
 
 @pytest.fixture(scope="session")
-def https(https_app: App) -> Template:
-    return Template.from_stack(stack_of(https_app, PROD.stack_id))
+def https_stack(https_app: App) -> Stack:
+    return stack_of(https_app, PROD.stack_id)
+
+
+@pytest.fixture(scope="session")
+def https(https_stack: Stack) -> Template:
+    return Template.from_stack(https_stack)
 
 
 @pytest.fixture(params=["dev", "prod"])

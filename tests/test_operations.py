@@ -4,10 +4,12 @@ import asyncio
 import json
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -175,3 +177,24 @@ def test_server_trusts_proxy_headers_only_from_configured_addresses(
         assert response.headers["Location"].startswith(f"{scheme}://")
     finally:
         server.stop()
+
+
+def test_dev_serves_on_an_embedded_database_that_keeps_its_data(tmp_path: Path) -> None:
+    """`make run` from nothing: an embedded PostgreSQL under BOOKSHELF_DATA_DIR, kept across
+    restarts."""
+    env = server_env(DbParams("", 0, "", "", None, "disable"), BOOKSHELF_DATA_DIR=str(tmp_path))
+    for key in (contract.DB_HOST, contract.DB_PORT, contract.DB_NAME, contract.DB_USER):
+        env.pop(key)
+    first = start_server(env, sys.executable, "-m", "bookshelf.cli", "dev")
+    created = httpx.post(f"{first.url}/books", json={"name": "Kept", "author": "Disk"})
+    first.stop()
+    assert created.status_code == 201
+    assert "Docs:  http://127.0.0.1:" in first.output()
+    assert (tmp_path / "postgres" / "PG_VERSION").exists()
+
+    second = start_server(env, sys.executable, "-m", "bookshelf.cli", "dev")
+    try:
+        found = httpx.get(f"{second.url}/books", params={"name": "kept"}).json()["items"]
+    finally:
+        second.stop()
+    assert [book["id"] for book in found] == [created.json()["id"]]

@@ -67,8 +67,8 @@ test-infra: install ## Synthesize both stacks and run the infra tests (intent, c
 synth: $(CDK_CLI) ## Synthesize both stacks into cdk.out (no AWS account needed)
 	$(CDK) synth --quiet $(CDK_ARGS)
 
-diagram: synth ## Regenerate the Mermaid architecture diagram in docs/deploy.md from cdk.out
-	$(RUN) python -m infra.diagram cdk.out/Bookshelf-dev.template.json --update docs/deploy.md
+diagram: synth ## Regenerate the README's Mermaid architecture diagram from cdk.out
+	$(RUN) python -m infra.diagram cdk.out/Bookshelf-dev.template.json --update README.md
 
 bootstrap: $(CDK_CLI) ## One-time per account and region: cdk bootstrap (needs AWS credentials)
 	$(CDK) bootstrap $(CDK_ARGS)

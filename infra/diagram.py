@@ -1,7 +1,7 @@
 """Draw a synthesized stack as a Mermaid flowchart, so the README diagram cannot drift.
 
     python -m infra.diagram cdk.out/Bookshelf-dev.template.json            # print it
-    python -m infra.diagram cdk.out/Bookshelf-dev.template.json --update docs/deploy.md
+    python -m infra.diagram cdk.out/Bookshelf-dev.template.json --update README.md
 
 Everything comes from the template: boxes from resources, arrows from security-group rules,
 ECS secrets and the log configuration. `--update` rewrites the block between the

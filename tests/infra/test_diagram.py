@@ -6,7 +6,7 @@ from aws_cdk.assertions import Template
 
 from infra import diagram
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
+DOCS = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_diagram_draws_the_security_group_paths(dev: Template) -> None:

@@ -355,10 +355,9 @@ def test_http_only_without_a_domain(template: Template) -> None:
 def test_http_only_stack_warns_at_synth(dev_stack: Any) -> None:
     from aws_cdk.assertions import Annotations
 
-    warnings = Annotations.from_stack(dev_stack).find_warning(
-        "*", Match.string_like_regexp("plain HTTP")
-    )
-    assert len(warnings) == 1
+    # has_warning, not find_warning: the latter hands jsii MetadataEntry structs back to
+    # Python, which fails intermittently ("Unknown interface ... MetadataEntry").
+    Annotations.from_stack(dev_stack).has_warning("*", Match.string_like_regexp("plain HTTP"))
 
 
 def test_https_with_a_domain_redirects_http(https: Template) -> None:

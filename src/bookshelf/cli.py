@@ -3,10 +3,13 @@
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import time
 import urllib.request
 from collections.abc import Sequence
+from types import FrameType
+from typing import NoReturn
 
 import uvicorn
 
@@ -75,6 +78,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run_server(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    # While serving, uvicorn handles SIGTERM itself (drain, then stop). Afterwards it raises
+    # the signal again, which would end the process by SIGTERM (exit 143) after a clean stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "bookshelf.main:app_from_env",
         factory=True,
@@ -91,6 +97,11 @@ def _run_server(settings: Settings, *, host: str, port: int, workers: int) -> No
         log_config=None,  # keep our JSON logging
         server_header=False,
     )
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> NoReturn:
+    """SIGTERM outside uvicorn's own handling: after its drain, or before it started."""
+    raise SystemExit(0)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

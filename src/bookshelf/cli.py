@@ -8,6 +8,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
+from types import FrameType
+from typing import NoReturn
 
 import uvicorn
 
@@ -76,10 +78,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run_server(settings: Settings, *, host: str, port: int, workers: int) -> None:
-    # uvicorn drains on SIGTERM, then restores the previous handler and raises the signal
-    # again. With the default handler that kills us (exit 143) after a clean drain; a no-op
-    # handler lets run() return, so a graceful stop exits 0 as ECS and compose expect.
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    # While serving, uvicorn handles SIGTERM itself (drain, then stop). Afterwards it raises
+    # the signal again, which would end the process by SIGTERM (exit 143) after a clean stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "bookshelf.main:app_from_env",
         factory=True,
@@ -96,6 +97,11 @@ def _run_server(settings: Settings, *, host: str, port: int, workers: int) -> No
         log_config=None,  # keep our JSON logging
         server_header=False,
     )
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> NoReturn:
+    """SIGTERM outside uvicorn's own handling: after its drain, or before it started."""
+    raise SystemExit(0)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

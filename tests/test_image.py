@@ -20,17 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import _image
-import _relay
 import asyncpg
 import httpx
 import pytest
 import yaml
-from _image import REPO, Dockerfile, Image
-from conftest import LiveServer, Postgres, free_port, wait_until_ready
 
 from bookshelf import contract
 from bookshelf.config import Settings
+from tests import _image, _relay
+from tests._image import REPO, Dockerfile, Image
+from tests.conftest import LiveServer, Postgres, free_port, wait_until_ready
 
 API_KEY = "image-test-key-0123456789"
 APP_ROLE = "bookshelf_app"
@@ -342,15 +341,17 @@ def start_image(image: Image, database: AppDatabase, workers: int) -> LiveServer
     port = free_port()
     # A container starts with the image's ENV plus the task's, and nothing of ours.
     env = image.env(HOME="/nonexistent", **task_environment(database, port, workers))
-    process = subprocess.Popen(
-        image.command,
-        env=env,
-        cwd=image.root / image.dockerfile.runtime.one("WORKDIR").value,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        **_image_user(image),
-    )
-    server = LiveServer(process, f"http://127.0.0.1:{port}")
+    log = image.root.path.parent / f"server-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            image.command,
+            env=env,
+            cwd=image.root / image.dockerfile.runtime.one("WORKDIR").value,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            **_image_user(image),
+        )
+    server = LiveServer(process, f"http://127.0.0.1:{port}", log)
     wait_until_ready(server, timeout=60)
     return server
 
@@ -367,7 +368,7 @@ def image_server(image: Image, app_database: AppDatabase) -> Iterator[LiveServer
     server = start_image(image, app_database, workers=2)
     yield server
     server.process.terminate()
-    server.output()  # waits, and closes the pipe
+    server.output()  # waits for the exit
 
 
 def test_server_is_the_process_started_not_a_shell(image: Image, image_server: LiveServer) -> None:

@@ -78,7 +78,7 @@ class _Valid:
     book: BookCreate
 
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @imports.post(

@@ -122,7 +122,8 @@ class Progress:
             self.stream.write("\n")
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr  # looked up now: tests replace them
     try:
         catalogue = read_catalogue(args.file)
     except CatalogueError as exc:

@@ -26,7 +26,7 @@ from bookshelf.errors import _field_errors
 from bookshelf.schemas import BookCreate
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 1000
 API_KEY_ENV = "BOOKSHELF_API_KEY"
 SHOWN_INVALID = 10
 TIMEOUT_SECONDS = 60.0

@@ -24,6 +24,9 @@ from bookshelf.service import FIELDS
 MAX_BOOKS = 1000
 
 # Arrays in, one statement: asyncpg sends each column as one array parameter.
+# Rows go in sorted by the duplicate key, never in file order: two imports that share books
+# then wait for each other's keys in the same order, which cannot deadlock. For repeats in a
+# batch the earliest position is inserted.
 _INPUT = """
     unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[])
         WITH ORDINALITY AS input(name, author, isbn, publisher, published_year, pages, position)
@@ -32,7 +35,7 @@ _INSERT = f"""
     INSERT INTO book (name, author, isbn, publisher, published_year, pages)
     SELECT name, author, isbn, publisher, published_year, pages
     FROM {_INPUT}
-    ORDER BY position
+    ORDER BY isbn, lower(name), lower(author), position
     ON CONFLICT DO NOTHING
     RETURNING id
 """
@@ -132,6 +135,8 @@ async def store_books(db: Database, books: list[BookCreate]) -> dict[int, dict[s
     """
     outcomes: dict[int, dict[str, Any]] = {}
     pending = list(range(len(books)))
+    if not pending:
+        return outcomes  # every item was invalid: no need for a connection
     async with db.connection() as conn, conn.transaction():
         for _ in range(_ATTEMPTS):
             if not pending:

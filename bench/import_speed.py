@@ -22,7 +22,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bookshelf import db, importer
+from bookshelf import importer, migrate
 from bookshelf.config import DbParams
 
 HEADER = (
@@ -115,7 +115,7 @@ def main() -> None:
         path = folder / "export.csv"
         path.write_text(export(args.rows))
         params = start_postgres(folder)
-        asyncio.run(db.migrate(params))
+        asyncio.run(migrate.migrate(params))
         service = start_service(params, args.port)
         try:
             for size in (int(s) for s in args.batch_sizes.split(",")):

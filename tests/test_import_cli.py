@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 import uvicorn
 
-from bookshelf import cli
+from bookshelf import bulk, cli, importer
 from bookshelf.config import DbParams, Settings
 from bookshelf.importer import Progress
 from bookshelf.main import create_app
@@ -293,6 +293,10 @@ def test_import_refused_by_the_service_exits_1(
     assert code == 1
     assert "the service refused a batch: 401 Unauthorized" in err
     assert stored_books(db_params) == 0
+
+
+def test_import_batch_limit_matches_the_endpoint() -> None:
+    assert importer.MAX_BATCH_SIZE == bulk.MAX_BOOKS
 
 
 @pytest.mark.parametrize("size", ["0", "1001", "many"])

@@ -10,11 +10,10 @@ the other transaction), then one lookup that gives every position the id of its 
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ValidationError
 
-from bookshelf.db import Database
+from bookshelf.db import Connection, Database
 from bookshelf.deps import DbDep, JsonBody, WriteAccess
 from bookshelf.errors import _field_errors
 from bookshelf.responses import JsonBytes
@@ -154,7 +153,7 @@ def _columns(books: list[BookCreate]) -> list[list[Any]]:
     return [[getattr(book, name) for book in books] for name in FIELDS]
 
 
-async def _find_ids(conn: asyncpg.Connection, books: list[BookCreate]) -> list[int | None]:
+async def _find_ids(conn: Connection, books: list[BookCreate]) -> list[int | None]:
     name, author, isbn = _columns(books)[:3]
     rows = await conn.fetch(_FIND_IDS, name, author, isbn)
     ids: list[int | None] = [None] * len(books)

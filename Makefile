@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help install fmt lint test run migrate image up down _check-env test-infra cdk-cli synth diff deploy destroy bootstrap diagram
+.PHONY: help install fmt lint test run migrate import image up down _check-env test-infra cdk-cli synth diff deploy destroy bootstrap diagram
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ run: install ## Serve the API on http://127.0.0.1:8000 (embedded PostgreSQL unle
 
 migrate: install ## Apply database migrations
 	$(RUN) bookshelf migrate
+
+import: install ## Import a catalogue into the running service: make import FILE=path [ARGS=--dry-run]
+	@test -n "$(FILE)" || { echo "usage: make import FILE=path/to/export.csv [ARGS=...]" >&2; exit 2; }
+	$(RUN) bookshelf import "$(FILE)" $(ARGS)
 
 image: ## Build the container image for this machine's platform (needs Docker)
 	docker build --tag bookshelf:local .

@@ -1,4 +1,4 @@
-"""The `bookshelf` command: serve, migrate, dev (embedded PostgreSQL) and healthcheck."""
+"""The `bookshelf` command: serve, migrate, dev (embedded PostgreSQL), healthcheck and import."""
 
 import argparse
 import asyncio
@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import uvicorn
 
-from bookshelf import contract
+from bookshelf import contract, importer
 from bookshelf.config import DbParams, Settings, SettingsError, get_settings
 from bookshelf.logs import configure_logging
 
@@ -62,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("healthcheck", help="exit 0 if the local server is live")
     check.add_argument("--url", help="default: http://127.0.0.1:$BOOKSHELF_PORT/health/live")
     check.set_defaults(run=_healthcheck)
+
+    load = commands.add_parser(
+        "import",
+        help="import a Goodreads export, CSV or JSON Lines file into a running service",
+        description=importer.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    importer.add_arguments(load)
+    load.set_defaults(run=_import)
     return parser
 
 
@@ -166,6 +175,10 @@ def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
             return 0 if response.status == 200 else 1
     except OSError:
         return 1
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    return importer.run(args)
 
 
 if __name__ == "__main__":

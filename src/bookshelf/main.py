@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from bookshelf import columns, db, errors, routes
+from bookshelf import bulk, columns, db, errors, routes
 from bookshelf.config import Settings, get_settings
 from bookshelf.middleware import RequestContext
 
@@ -31,6 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.head_revision = columns.SCHEMA_REVISION
+    app.include_router(bulk.imports)  # before /books/{book_id}, so "import" is no id
     app.include_router(routes.books)
     app.include_router(routes.health)
     errors.install_handlers(app)

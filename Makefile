@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help install fmt lint typecheck test run migrate
+.PHONY: help install fmt lint typecheck test run migrate bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,3 +42,6 @@ run: install ## Serve the API on http://127.0.0.1:8000 (embedded PostgreSQL unle
 
 migrate: install ## Apply database migrations
 	$(RUN) bookshelf migrate
+
+bench: install ## Benchmark vs the tutorial app, hello-world and pgbench (needs wrk; see bench/README.md)
+	$(RUN) --group bench python bench/run.py

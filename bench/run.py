@@ -84,7 +84,24 @@ def start_postgres() -> tuple[Any, DbParams]:
     server = pgserver.get_server(pgdata, cleanup_mode="delete")
     socket_dir = str(server.get_postmaster_info().socket_dir)
     server.psql("CREATE DATABASE bookshelf; CREATE DATABASE tutorial;")
+    global POSTMASTER_PID
+    POSTMASTER_PID = int(server.get_pid())
     return server, DbParams(socket_dir, 5432, "bookshelf", "postgres", None, "disable")
+
+
+POSTMASTER_PID = 0
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU of our PostgreSQL's processes (pooled backends live through a run, so deltas hold)."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        master = psutil.Process(POSTMASTER_PID)
+        for proc in [master, *master.children()]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    return total
 
 
 def tutorial_url(params: DbParams) -> str:
@@ -314,10 +331,10 @@ def _children_cpu() -> float:
 
 def measure(target: Target, workload: str, connections: int, cfg: Config, run_id: str) -> dict[str, Any]:
     wrk(target, workload, connections, cfg.warmup, f"W{run_id}")
-    cpu0, wrk0, t0 = target.cpu_seconds(), _children_cpu(), time.perf_counter()
+    cpu0, pg0, wrk0, t0 = target.cpu_seconds(), postgres_cpu_seconds(), _children_cpu(), time.perf_counter()
     raw = wrk(target, workload, connections, cfg.duration, f"M{run_id}")
     wall = time.perf_counter() - t0
-    cpu1, wrk1 = target.cpu_seconds(), _children_cpu()
+    cpu1, pg1, wrk1 = target.cpu_seconds(), postgres_cpu_seconds(), _children_cpu()
     errors = raw["non2xx"] + raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
     return {
         "workload": workload,
@@ -333,6 +350,7 @@ def measure(target: Target, workload: str, connections: int, cfg: Config, run_id
         "error_detail": {k: raw[k] for k in ("non2xx", "statuses", "connect", "read", "write", "timeout")},
         "server_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
         "wrk_cpu_pct": round(100 * (wrk1 - wrk0) / wall, 1),
+        "postgres_cpu_pct": round(100 * (pg1 - pg0) / wall, 1),
         "server_rss_mb": target.memory()["total_rss_mb"],
     }
 

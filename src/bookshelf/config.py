@@ -10,12 +10,11 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
-from urllib.parse import unquote
+from typing import Annotated, Any, Literal, Self, get_args
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
@@ -66,7 +65,7 @@ class Settings(BaseSettings):
     # Bounds that make requests fail fast (503) when the database is away.
     db_connect_timeout: float = Field(default=2.0, gt=0, le=60)
     db_acquire_timeout: float = Field(default=2.0, gt=0, le=60)
-    db_statement_timeout: float = Field(default=15.0, gt=0, le=600)
+    db_statement_timeout: float = Field(default=5.0, gt=0, le=600)
 
     bookshelf_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     bookshelf_migrate_on_start: bool = False
@@ -153,23 +152,25 @@ def _secret_fields(secret: SecretStr | None) -> dict[str, Any]:
 
 
 def _params_from_url(url: str, sslmode: SslMode) -> DbParams:
-    try:
-        parsed = make_url(url)
-    except Exception:
-        raise SettingsError("DATABASE_URL is not a valid database URL") from None
-    if not parsed.drivername.startswith(("postgres", "postgresql")):
+    parts = urlsplit(url)
+    if parts.scheme.split("+")[0] not in ("postgres", "postgresql"):
         raise SettingsError("DATABASE_URL must be a postgresql:// URL")
     # libpq style: ?host=/path/to/socket for Unix sockets, ?sslmode=require for TLS.
-    socket_host = parsed.query.get("host")
-    host = socket_host if isinstance(socket_host, str) else parsed.host
-    url_sslmode = parsed.query.get("sslmode")
+    query = dict(parse_qsl(parts.query))
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise SettingsError("DATABASE_URL has an invalid port") from None
+    url_sslmode = query.get("sslmode", sslmode)
+    if url_sslmode not in get_args(SslMode):
+        raise SettingsError(f"DATABASE_URL has an unknown sslmode {url_sslmode!r}")
     return DbParams(
-        host=unquote(host or "localhost"),
-        port=parsed.port or 5432,
-        database=parsed.database or "postgres",
-        user=parsed.username or "postgres",
-        password=parsed.password if isinstance(parsed.password, str) else None,
-        sslmode=url_sslmode if isinstance(url_sslmode, str) else sslmode,  # type: ignore[arg-type]
+        host=query.get("host") or parts.hostname or "localhost",
+        port=port,
+        database=unquote(parts.path.lstrip("/")) or "postgres",
+        user=unquote(parts.username or "postgres"),
+        password=None if parts.password is None else unquote(parts.password),
+        sslmode=url_sslmode,  # type: ignore[arg-type]  # checked just above
     )
 
 

@@ -1,7 +1,7 @@
-"""The connection pool, and migrations run under an advisory lock.
+"""The connection pool that serves requests.
 
 Requests use asyncpg directly: one prepared statement per request, no transaction around
-single statements. SQLAlchemy is only used by Alembic, over the same connection parameters.
+single statements. (SQLAlchemy and Alembic only run migrations: see `migrate`.)
 """
 
 import asyncio
@@ -11,19 +11,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from asyncpg.pool import PoolConnectionProxy
 
-from bookshelf.config import DbParams, Settings
+from bookshelf.config import Settings
+
+# What `Database.connection()` yields: a pooled connection, used like a plain one.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 log = logging.getLogger("bookshelf.db")
-
-# Any constant works; it only has to be the same for every instance of the service.
-MIGRATION_LOCK_ID = 0x626F6F6B  # "book"
 
 
 class Database:
@@ -34,7 +29,7 @@ class Database:
         self.acquire_timeout = acquire_timeout
 
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(self) -> AsyncIterator[Connection]:
         async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
             yield conn
 
@@ -91,42 +86,9 @@ async def _warm_up(database: Database, size: int) -> None:
         log.warning("database not reachable at start (%s); serving 503 until it is", failures[0])
 
 
-def alembic_config(params: DbParams | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", "bookshelf:migrations")
-    config.attributes["db_params"] = params
-    return config
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
 async def current_revision(database: Database) -> str | None:
     try:
         value = await database.fetchval("SELECT version_num FROM alembic_version")
     except asyncpg.UndefinedTableError:
         return None  # never migrated
     return None if value is None else str(value)
-
-
-async def migrate(params: DbParams) -> None:
-    """Upgrade to the latest revision. Concurrent callers queue on an advisory lock held for
-    the migration's transaction, so the first migrates and the rest find nothing to do."""
-    engine = create_async_engine(
-        "postgresql+asyncpg://",
-        async_creator=lambda: asyncpg.connect(**params.connect_kwargs()),
-        poolclass=NullPool,
-    )
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-            await conn.run_sync(_upgrade, params)
-    finally:
-        await engine.dispose()
-
-
-def _upgrade(connection: Connection, params: DbParams) -> None:
-    config = alembic_config(params)
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")

@@ -7,10 +7,10 @@ import asyncpg
 from fastapi import Depends, Header, Path, Request
 
 from bookshelf import service
+from bookshelf.columns import ID_MAX
 from bookshelf.config import Settings
 from bookshelf.db import Database
 from bookshelf.errors import Unauthorized, UnsupportedMediaType
-from bookshelf.models import ID_MAX
 
 
 async def get_settings(request: Request) -> Settings:

@@ -24,7 +24,7 @@ RETRY_AFTER_SECONDS = 5
 
 # What a database outage looks like from asyncpg: refused or timed-out connects, connections
 # dropped mid-query, a server that is starting or shutting down.
-DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+DB_UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from bookshelf import db, errors, routes
+from bookshelf import columns, db, errors, routes
 from bookshelf.config import Settings, get_settings
 from bookshelf.middleware import RequestContext
 
@@ -30,7 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.head_revision = db.head_revision()
+    app.state.head_revision = columns.SCHEMA_REVISION
     app.include_router(routes.books)
     app.include_router(routes.health)
     errors.install_handlers(app)

@@ -1,7 +1,7 @@
 """The database schema, as SQLAlchemy 2 models. Migrations create it; queries are plain SQL.
 
-The limits below are the single source for both the table's constraints and the API schemas,
-so the API never accepts a value the database would refuse.
+The limits come from `columns`, the single source for both the table's constraints and the API
+schemas, so the API never accepts a value the database would refuse.
 """
 
 from datetime import datetime
@@ -20,16 +20,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-NAME_MAX_LENGTH = 300
-AUTHOR_MAX_LENGTH = 200
-PUBLISHER_MAX_LENGTH = 200
-ISBN_LENGTH = 13
-YEAR_MIN, YEAR_MAX = -5000, 2100
-PAGES_MIN, PAGES_MAX = 1, 100_000
-ID_MAX = 2**63 - 1  # bigint
-
-# `q` searches this expression; a trigram GIN index over it keeps substring search fast.
-SEARCH_EXPRESSION = "lower(name || ' ' || author)"
+from bookshelf.columns import (
+    AUTHOR_MAX_LENGTH,
+    ISBN_LENGTH,
+    NAME_MAX_LENGTH,
+    PAGES_MAX,
+    PAGES_MIN,
+    PUBLISHER_MAX_LENGTH,
+    SEARCH_EXPRESSION,
+    YEAR_MAX,
+    YEAR_MIN,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

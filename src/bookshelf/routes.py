@@ -1,15 +1,15 @@
 """HTTP routes: /books and /health. Handlers parse, call `service`, and shape the response."""
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from bookshelf import db as database
 from bookshelf import service
+from bookshelf.columns import AUTHOR_MAX_LENGTH, NAME_MAX_LENGTH
 from bookshelf.deps import BookDep, BookId, DbDep, JsonBody, WriteAccess
 from bookshelf.errors import DB_UNAVAILABLE, problem_response
-from bookshelf.models import AUTHOR_MAX_LENGTH, NAME_MAX_LENGTH
 from bookshelf.responses import JsonBytes, etag, none_match, parse_if_match
 from bookshelf.schemas import Author, BookCreate, BookPage, BookRead, BookUpdate, Isbn, Name
 
@@ -17,7 +17,7 @@ books = APIRouter(prefix="/books", tags=["books"])
 health = APIRouter(prefix="/health", tags=["health"])
 
 READY_TIMEOUT_SECONDS = 2.0
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def _book_response(row: dict[str, object], status: int = 200) -> JsonBytes:

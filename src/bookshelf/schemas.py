@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from bookshelf import models
+from bookshelf import columns
 from bookshelf.isbn import to_isbn13
 from bookshelf.text import clean_text
 
@@ -19,21 +19,25 @@ def _text(max_length: int) -> object:
     return Field(min_length=1, max_length=max_length)
 
 
-Name = Annotated[str, BeforeValidator(_clean), _text(models.NAME_MAX_LENGTH)]
-Author = Annotated[str, BeforeValidator(_clean), _text(models.AUTHOR_MAX_LENGTH)]
-Publisher = Annotated[str, BeforeValidator(_clean), _text(models.PUBLISHER_MAX_LENGTH)]
+Name = Annotated[str, BeforeValidator(_clean), _text(columns.NAME_MAX_LENGTH)]
+Author = Annotated[str, BeforeValidator(_clean), _text(columns.AUTHOR_MAX_LENGTH)]
+Publisher = Annotated[str, BeforeValidator(_clean), _text(columns.PUBLISHER_MAX_LENGTH)]
 Isbn = Annotated[
     str,
     BeforeValidator(_clean),
     Field(min_length=10, max_length=17, examples=["978-0-306-40615-7"]),
     AfterValidator(to_isbn13),
 ]
-Year = Annotated[int, Field(ge=models.YEAR_MIN, le=models.YEAR_MAX)]
-Pages = Annotated[int, Field(ge=models.PAGES_MIN, le=models.PAGES_MAX)]
+Year = Annotated[int, Field(ge=columns.YEAR_MIN, le=columns.YEAR_MAX)]
+Pages = Annotated[int, Field(ge=columns.PAGES_MIN, le=columns.PAGES_MAX)]
+
+
+# Strict: "12" is not a page count and true is not a year; a client sending them has a bug.
+_INPUT = ConfigDict(extra="forbid", strict=True)
 
 
 class BookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
 
     name: Name
     author: Author
@@ -46,7 +50,7 @@ class BookCreate(BaseModel):
 class BookUpdate(BaseModel):
     """Fields present are replaced; `null` clears an optional field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _INPUT
 
     name: Name | None = None
     author: Author | None = None

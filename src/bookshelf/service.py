@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from bookshelf.db import Database
+from bookshelf.columns import ID_MAX, SEARCH_EXPRESSION
+from bookshelf.db import Connection, Database
 from bookshelf.errors import BadRequest, BookNotFound, DuplicateBook, PreconditionFailed
-from bookshelf.models import ID_MAX, SEARCH_EXPRESSION
 from bookshelf.schemas import BookCreate, BookUpdate
 
 COLUMNS = (
@@ -164,7 +164,7 @@ async def delete_book(db: Database, book_id: int, if_match: list[int] | None) ->
             await _raise_missing_or_stale(conn, book_id)
 
 
-async def _raise_missing_or_stale(conn: asyncpg.Connection, book_id: int) -> None:
+async def _raise_missing_or_stale(conn: Connection, book_id: int) -> None:
     if await conn.fetchval(_EXISTS, book_id):
         raise PreconditionFailed(book_id)
     raise BookNotFound(book_id)

@@ -19,7 +19,7 @@ def run_on(connection: Connection) -> None:
 
 def run_standalone() -> None:
     from bookshelf.config import get_settings
-    from bookshelf.db import migrate
+    from bookshelf.migrate import migrate
 
     asyncio.run(migrate(get_settings().db_params()))
 

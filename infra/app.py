@@ -1,0 +1,52 @@
+"""The CDK app: one `BooksStack` per environment, checked by cdk-nag's AWS Solutions pack.
+
+Account and region are left to the CDK CLI's usual environment (AWS profile or AWS_REGION), so
+the stacks are environment-agnostic and synthesis makes no AWS calls.
+"""
+
+import dataclasses
+
+from aws_cdk import App, Aspects, Tags
+from aws_cdk import aws_ecs as ecs
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import ENVIRONMENTS, Domain, EnvConfig
+from infra.stack import BooksStack
+
+
+def build_app(app: App | None = None, *, image: ecs.ContainerImage | None = None) -> App:
+    """Both stacks in one app; `image` replaces the Dockerfile build (tests pass a registry one)."""
+    app = app or App()
+    for config in ENVIRONMENTS.values():
+        stack = BooksStack(
+            app,
+            config.stack_id,
+            config=_with_context_domain(app, config),
+            image=image,
+            description=f"Bookshelf books API ({config.name})",
+        )
+        Tags.of(stack).add("project", "bookshelf")
+        Tags.of(stack).add("environment", config.name)
+    Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return app
+
+
+def _with_context_domain(app: App, config: EnvConfig) -> EnvConfig:
+    """`cdk -c domain=api.example.com -c hosted_zone_id=Z123 -c hosted_zone_name=example.com`
+    turns HTTPS on without editing the config."""
+    context = {
+        key: app.node.try_get_context(f"{key}")
+        for key in ("domain", "hosted_zone_id", "hosted_zone_name")
+    }
+    if not all(context.values()):
+        return config
+    domain = Domain(
+        name=str(context["domain"]),
+        hosted_zone_id=str(context["hosted_zone_id"]),
+        hosted_zone_name=str(context["hosted_zone_name"]),
+    )
+    return dataclasses.replace(config, domain=domain)
+
+
+if __name__ == "__main__":
+    build_app().synth()

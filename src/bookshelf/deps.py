@@ -13,12 +13,12 @@ from bookshelf.db import Database
 from bookshelf.errors import Unauthorized, UnsupportedMediaType
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
@@ -35,7 +35,7 @@ async def valid_book(db: DbDep, book_id: BookId) -> asyncpg.Record:
 BookDep = Annotated[asyncpg.Record, Depends(valid_book)]
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     keys = settings.api_keys()
@@ -49,7 +49,7 @@ def require_api_key(
         raise Unauthorized()
 
 
-def require_json(content_type: Annotated[str | None, Header()] = None) -> None:
+async def require_json(content_type: Annotated[str | None, Header()] = None) -> None:
     media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType()

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from bookshelf import bulk, columns, db, errors, routes
 from bookshelf.config import Settings, get_settings
+from bookshelf.logs import configure_logging
 from bookshelf.middleware import RequestContext
 
 log = logging.getLogger("bookshelf")
@@ -43,4 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Entry point for the server's workers (`uvicorn --factory`): settings from env."""
-    return create_app(get_settings())
+    settings = get_settings()
+    # Workers are spawned, not forked: they inherit no logging set-up from `bookshelf serve`.
+    configure_logging(settings.bookshelf_log_level)
+    return create_app(settings)

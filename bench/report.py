@@ -29,7 +29,9 @@ def _index(data: dict[str, Any]) -> dict[tuple[str, int, str], dict[str, Any]]:
     return {(r["workload"], r["concurrency"], r["target"]): r for r in data["runs"]}
 
 
-def _ratio(runs: dict[tuple[str, int, str], dict[str, Any]], w: str, c: int, ref: str) -> float | None:
+def _ratio(
+    runs: dict[tuple[str, int, str], dict[str, Any]], w: str, c: int, ref: str
+) -> float | None:
     ours, other = runs.get((w, c, "ours")), runs.get((w, c, ref))
     if not ours or not other or not other["rps"]:
         return None
@@ -40,7 +42,9 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     runs = _index(data)
     checks: list[dict[str, Any]] = []
 
-    def add(name: str, value: float | None, limit: float, higher_is_better: bool, unit: str) -> None:
+    def add(
+        name: str, value: float | None, limit: float, higher_is_better: bool, unit: str
+    ) -> None:
         ok = value is not None and (value >= limit if higher_is_better else value <= limit)
         sign = ">=" if higher_is_better else "<="
         checks.append({"target": name, "value": value, "limit": f"{sign} {limit}{unit}", "met": ok})
@@ -85,7 +89,9 @@ def markdown(data: dict[str, Any]) -> str:
     lines += ["", "| target | value | limit | met |", "|---|---:|---|---|"]
     for c in data["targets"]:
         value = "n/a" if c["value"] is None else f"{c['value']:.2f}"
-        lines.append(f"| {c['target']} | {value} | {c['limit']} | {'yes' if c['met'] else '**no**'} |")
+        lines.append(
+            f"| {c['target']} | {value} | {c['limit']} | {'yes' if c['met'] else '**no**'} |"
+        )
     return "\n".join(lines) + "\n"
 
 

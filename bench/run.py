@@ -65,7 +65,9 @@ def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
 class Config:
     duration: int = int(os.environ.get("BENCH_DURATION", "5"))
     warmup: int = int(os.environ.get("BENCH_WARMUP", "1"))
-    concurrency: tuple[int, ...] = tuple(int(c) for c in _env_list("BENCH_CONCURRENCY", ("1", "16", "64")))
+    concurrency: tuple[int, ...] = tuple(
+        int(c) for c in _env_list("BENCH_CONCURRENCY", ("1", "16", "64"))
+    )
     workloads: tuple[str, ...] = _env_list("BENCH_WORKLOADS", WORKLOADS)
     targets: tuple[str, ...] = _env_list("BENCH_TARGETS", TARGETS)
     cold_starts: int = int(os.environ.get("BENCH_COLD_STARTS", "3"))
@@ -118,7 +120,11 @@ def prepare_databases(params: DbParams, books: list[seed.Book]) -> None:
     )
     # The tutorial makes its table itself (Base.metadata.create_all at import): let it.
     subprocess.run(
-        [sys.executable, "-c", "import database, models; models.Base.metadata.create_all(database.engine)"],
+        [
+            sys.executable,
+            "-c",
+            "import database, models; models.Base.metadata.create_all(database.engine)",
+        ],
         cwd=TUTORIAL_DIR,
         env={**os.environ, "SQLALCHEMY_DATABASE_URL": tutorial_url(params)},
         check=True,
@@ -139,7 +145,9 @@ def prepare_databases(params: DbParams, books: list[seed.Book]) -> None:
 
 # --- pgbench (the database ceiling) --------------------------------------------------------
 
-_COLUMNS = "id, name, author, isbn, publisher, published_year, pages, created_at, updated_at, version"
+_COLUMNS = (
+    "id, name, author, isbn, publisher, published_year, pages, created_at, updated_at, version"
+)
 PGBENCH_SCRIPTS = {
     # The service's lookup statement, verbatim. pgbench cannot draw a name from a list, so each
     # transaction first fetches a random seeded name by id (a primary-key hit, cheaper still).
@@ -172,9 +180,16 @@ def run_pgbench(params: DbParams, cfg: Config) -> list[dict[str, Any]]:
         for clients in cfg.concurrency:
             base = [pgbench_binary(), "-h", params.host, "-p", str(params.port), "-U", params.user]
             base += ["-n", "-M", "prepared", "-j", "1", "-c", str(clients), "-f", str(path)]
-            subprocess.run([*base, "-T", str(max(cfg.warmup, 1)), params.database], capture_output=True, check=True)
+            subprocess.run(
+                [*base, "-T", str(max(cfg.warmup, 1)), params.database],
+                capture_output=True,
+                check=True,
+            )
             out = subprocess.run(
-                [*base, "-T", str(cfg.duration), params.database], capture_output=True, text=True, check=True
+                [*base, "-T", str(cfg.duration), params.database],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
             tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
             latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))  # type: ignore[union-attr]
@@ -188,7 +203,10 @@ def run_pgbench(params: DbParams, cfg: Config) -> list[dict[str, Any]]:
                     "failed": int(failed.group(1)) if failed else 0,
                 }
             )
-            print(f"  pgbench {workload:9} c={clients:<3} {tps:9.0f} tps  {latency:6.2f} ms avg", flush=True)
+            print(
+                f"  pgbench {workload:9} c={clients:<3} {tps:9.0f} tps  {latency:6.2f} ms avg",
+                flush=True,
+            )
     return results
 
 
@@ -196,11 +214,20 @@ def run_pgbench(params: DbParams, cfg: Config) -> list[dict[str, Any]]:
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "BOOKSHELF_", "DATABASE_URL"))}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DB_", "BOOKSHELF_", "DATABASE_URL"))
+    }
 
 
 def _db_env(params: DbParams) -> dict[str, str]:
-    return {"DB_HOST": params.host, "DB_PORT": str(params.port), "DB_NAME": params.database, "DB_USER": params.user}
+    return {
+        "DB_HOST": params.host,
+        "DB_PORT": str(params.port),
+        "DB_NAME": params.database,
+        "DB_USER": params.user,
+    }
 
 
 def free_port() -> int:
@@ -248,11 +275,15 @@ class Target:
         argv, env, cwd = self.command(params)
         log = open(WORK / f"{self.name}.log", "ab")  # noqa: SIM115 - lives as long as the process
         started = time.perf_counter()
-        self.process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = started + 30
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {log.name}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}; see {log.name}"
+                )
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(self.url + self.ready_path, timeout=1) as response:
                     if response.status == 200:
@@ -314,7 +345,10 @@ def cold_starts(target: Target, params: DbParams, times: int) -> dict[str, Any]:
         if attempt < times - 1:
             target.stop()
     time.sleep(1)  # let start-up settle before reading idle memory
-    result = {"cold_start_s": [round(s, 3) for s in seconds], "cold_start_median_s": round(statistics.median(seconds), 3)}
+    result = {
+        "cold_start_s": [round(s, 3) for s in seconds],
+        "cold_start_median_s": round(statistics.median(seconds), 3),
+    }
     result["idle"] = target.memory()
     return result
 
@@ -322,9 +356,27 @@ def cold_starts(target: Target, params: DbParams, times: int) -> dict[str, Any]:
 # --- wrk ----------------------------------------------------------------------------------
 
 
-def wrk(target: Target, workload: str, connections: int, seconds: int, prefix: str) -> dict[str, Any]:
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA), target.url]
-    argv += ["--", workload, target.name, prefix, str(WORK / "inputs"), API_KEY if target.name == "ours" else ""]
+def wrk(
+    target: Target, workload: str, connections: int, seconds: int, prefix: str
+) -> dict[str, Any]:
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        target.url,
+    ]
+    argv += [
+        "--",
+        workload,
+        target.name,
+        prefix,
+        str(WORK / "inputs"),
+        API_KEY if target.name == "ours" else "",
+    ]
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
@@ -338,9 +390,16 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(target: Target, workload: str, connections: int, cfg: Config, run_id: str) -> dict[str, Any]:
+def measure(
+    target: Target, workload: str, connections: int, cfg: Config, run_id: str
+) -> dict[str, Any]:
     wrk(target, workload, connections, cfg.warmup, f"W{run_id}")
-    cpu0, pg0, wrk0, t0 = target.cpu_seconds(), postgres_cpu_seconds(), _children_cpu(), time.perf_counter()
+    cpu0, pg0, wrk0, t0 = (
+        target.cpu_seconds(),
+        postgres_cpu_seconds(),
+        _children_cpu(),
+        time.perf_counter(),
+    )
     raw = wrk(target, workload, connections, cfg.duration, f"M{run_id}")
     wall = time.perf_counter() - t0
     cpu1, pg1, wrk1 = target.cpu_seconds(), postgres_cpu_seconds(), _children_cpu()
@@ -356,7 +415,9 @@ def measure(target: Target, workload: str, connections: int, cfg: Config, run_id
         "p99_ms": raw["p99_us"] / 1000,
         "max_ms": raw["max_us"] / 1000,
         "errors": errors,
-        "error_detail": {k: raw[k] for k in ("non2xx", "statuses", "connect", "read", "write", "timeout")},
+        "error_detail": {
+            k: raw[k] for k in ("non2xx", "statuses", "connect", "read", "write", "timeout")
+        },
         "server_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
         "wrk_cpu_pct": round(100 * (wrk1 - wrk0) / wall, 1),
         "postgres_cpu_pct": round(100 * (pg1 - pg0) / wall, 1),
@@ -374,7 +435,9 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[
+        0
+    ]
     return {
         "cpu": cpu,
         "cpus": len(os.sched_getaffinity(0)),
@@ -387,7 +450,9 @@ def machine() -> dict[str, Any]:
 
 def git_sha() -> str:
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
 
     sha = git("rev-parse", "--short", "HEAD") or "nogit"
     return sha + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
@@ -409,7 +474,9 @@ def compile_bytecode() -> None:
         f"import importlib, sys\nfor m in {_SERVER_IMPORTS!r}.split(): importlib.import_module(m)\n"
         "print('\\n'.join(sorted({m.split('.')[0] for m in sys.modules})))"
     )
-    tops = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    tops = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     purelib = Path(sysconfig.get_paths()["purelib"])
     paths = [ROOT / "src", BENCH]
     for name in tops.stdout.split():
@@ -452,7 +519,10 @@ def main() -> int:
         books = seed.books()
         seed.write_wrk_inputs(books, WORK / "inputs")
         prepare_databases(params, books)
-        print(f"bench: PostgreSQL at {params.host}, {len(books)} books seeded in each database", flush=True)
+        print(
+            f"bench: PostgreSQL at {params.host}, {len(books)} books seeded in each database",
+            flush=True,
+        )
         pg_version = server.psql("SHOW server_version;").splitlines()[2].strip()
         pgbench = run_pgbench(params, cfg)
         targets = [Target(name) for name in cfg.targets]
@@ -461,8 +531,11 @@ def main() -> int:
         with running(targets):
             for target in targets:
                 startup[target.name] = cold_starts(target, params, cfg.cold_starts)
-                print(f"  {target.name:8} ready in {startup[target.name]['cold_start_median_s']} s, "
-                      f"idle {startup[target.name]['idle']}", flush=True)
+                print(
+                    f"  {target.name:8} ready in {startup[target.name]['cold_start_median_s']} s, "
+                    f"idle {startup[target.name]['idle']}",
+                    flush=True,
+                )
             for workload in cfg.workloads:
                 for connections in cfg.concurrency:
                     for target in targets:

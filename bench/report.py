@@ -74,7 +74,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"{cfg['duration_s']} s per run after a {cfg['warmup_s']} s warm-up; "
         f"{cfg['books']} books seeded.",
         "",
-        "| workload | conns | target | req/s | p50 ms | p99 ms | errors | server RSS MB | server CPU % |",
+        "| workload | conns | target | req/s | p50 ms | p99 ms | errors "
+        "| server RSS MB | server CPU % |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in data["runs"]:
@@ -130,7 +131,8 @@ def _pgbench_table(data: dict[str, Any]) -> list[str]:
 def _startup_table(data: dict[str, Any]) -> list[str]:
     lines = [
         "",
-        "| target | cold start to ready (median) | workers | idle RSS per worker MB | idle USS per worker MB | RSS after load MB (total) |",
+        "| target | cold start to ready (median) | workers | idle RSS per worker MB "
+        "| idle USS per worker MB | RSS after load MB (total) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, s in data["startup"].items():
@@ -138,9 +140,8 @@ def _startup_table(data: dict[str, Any]) -> list[str]:
         rss = "/".join(f"{w['rss_mb']:.0f}" for w in workers)
         uss = "/".join(f"{w['uss_mb']:.0f}" for w in workers)
         after = s.get("after_load", {}).get("total_rss_mb", float("nan"))
-        lines.append(
-            f"| {name} | {s['cold_start_median_s']:.2f} s | {len(workers)} | {rss} | {uss} | {after:.0f} |"
-        )
+        cold = s["cold_start_median_s"]
+        lines.append(f"| {name} | {cold:.2f} s | {len(workers)} | {rss} | {uss} | {after:.0f} |")
     return lines
 
 

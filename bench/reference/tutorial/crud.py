@@ -1,7 +1,6 @@
-from sqlalchemy.orm import Session
-
 import models
 import schemas
+from sqlalchemy.orm import Session
 
 
 def get_book(db: Session, book_id: int):

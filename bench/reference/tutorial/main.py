@@ -1,10 +1,9 @@
-from fastapi import Depends, FastAPI, HTTPException
-from sqlalchemy.orm import Session
-
 import crud
 import models
 import schemas
 from database import SessionLocal, engine
+from fastapi import Depends, FastAPI, HTTPException
+from sqlalchemy.orm import Session
 
 models.Base.metadata.create_all(bind=engine)
 

@@ -1,6 +1,5 @@
-from sqlalchemy import Column, Integer, String
-
 from database import Base
+from sqlalchemy import Column, Integer, String
 
 
 class Book(Base):

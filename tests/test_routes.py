@@ -6,8 +6,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bookshelf.config import Settings
-from tests.conftest import serve_in_process
+from bookshelf.config import DbParams, Settings
+from bookshelf.main import create_app
+from tests.conftest import serve_in_process, settings_for
 
 BookData = Callable[..., dict[str, Any]]
 
@@ -86,6 +87,27 @@ async def test_list_books_searches_substrings_of_name_and_author(
     # LIKE wildcards in q are literal characters, not patterns.
     assert _names(await client.get("/books", params={"q": "0%"})) == ["100% Pure"]
     assert _names(await client.get("/books", params={"q": "a_b"})) == ["100% Pure"]
+
+
+async def test_search_is_planned_with_its_value_every_time(
+    db_params: DbParams, book_data: BookData
+) -> None:
+    # PostgreSQL may switch a prepared statement to a generic plan after five runs; for `q`
+    # that plan scans the table in id order instead of using the trigram index.
+    app = create_app(settings_for(db_params, db_pool_size=1))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.post("/books", json=book_data(name="Dune"))
+            for _ in range(8):
+                assert _names(await client.get("/books", params={"q": "dun"})) == ["Dune"]
+        plans = await app.state.db.fetch(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+        )
+    searches = [
+        p for p in plans if p["statement"].startswith("SELECT") and "LIKE" in p["statement"]
+    ]
+    assert [(p["generic_plans"], p["custom_plans"]) for p in searches] == [(0, 8)]
 
 
 async def test_list_books_pages_with_an_opaque_cursor(

@@ -237,6 +237,8 @@ async def test_writes_are_open_when_no_keys_are_configured(
 async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert {"/books", "/books/{book_id}", "/health/live", "/health/ready"} <= set(spec["paths"])
+    listed = {param["name"] for param in spec["paths"]["/books"]["get"]["parameters"]}
+    assert listed == {"name", "author", "isbn", "q", "limit", "cursor"}
     assert (await client.get("/docs")).status_code == 200
 
 

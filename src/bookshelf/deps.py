@@ -5,12 +5,15 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Header, Path, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from bookshelf import service
 from bookshelf.columns import ID_MAX
 from bookshelf.config import Settings
 from bookshelf.db import Database
 from bookshelf.errors import Unauthorized, UnsupportedMediaType
+from bookshelf.schemas import BookQuery
 
 
 async def get_settings(request: Request) -> Settings:
@@ -33,6 +36,21 @@ async def valid_book(db: DbDep, book_id: BookId) -> asyncpg.Record:
 
 
 BookDep = Annotated[asyncpg.Record, Depends(valid_book)]
+
+
+async def book_query(request: Request) -> BookQuery:
+    # One model validation of the whole query string. Declared one by one, FastAPI inspects
+    # each parameter's annotation on every request: a fifth of a search's CPU time.
+    try:
+        return BookQuery.model_validate(request.query_params)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False)
+        raise RequestValidationError(
+            [{**error, "loc": ("query", *error["loc"])} for error in errors]
+        ) from None
+
+
+BookQueryDep = Annotated[BookQuery, Depends(book_query)]
 
 
 async def require_api_key(

@@ -3,15 +3,21 @@
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from bookshelf import db as database
 from bookshelf import service
-from bookshelf.columns import AUTHOR_MAX_LENGTH, NAME_MAX_LENGTH
-from bookshelf.deps import BookDep, BookId, DbDep, JsonBody, WriteAccess
+from bookshelf.deps import BookDep, BookId, BookQueryDep, DbDep, JsonBody, WriteAccess
 from bookshelf.errors import DB_UNAVAILABLE, problem_response
 from bookshelf.responses import JsonBytes, etag, none_match, parse_if_match
-from bookshelf.schemas import Author, BookCreate, BookPage, BookRead, BookUpdate, Isbn, Name
+from bookshelf.schemas import (
+    BookCreate,
+    BookPage,
+    BookQuery,
+    BookRead,
+    BookUpdate,
+    query_parameters,
+)
 
 books = APIRouter(prefix="/books", tags=["books"])
 health = APIRouter(prefix="/health", tags=["health"])
@@ -38,24 +44,15 @@ async def create_book(db: DbDep, book: BookCreate) -> Response:
     return response
 
 
-@books.get("", response_model=BookPage, responses={400: _PROBLEM, 422: _PROBLEM})
-async def list_books(
-    db: DbDep,
-    name: Annotated[Name | None, Query(description="Exact name, case-insensitive")] = None,
-    author: Annotated[Author | None, Query(description="Exact author, case-insensitive")] = None,
-    isbn: Annotated[Isbn | None, Query(description="ISBN-10 or ISBN-13")] = None,
-    q: Annotated[
-        Name | None,
-        Query(
-            max_length=NAME_MAX_LENGTH + AUTHOR_MAX_LENGTH + 1,
-            description="Case-insensitive substring of name or author",
-        ),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-) -> Response:
-    where = service.BookFilter(name=name, author=author, isbn=isbn, q=q)
-    rows, next_cursor = await service.list_books(db, where, limit, cursor)
+@books.get(
+    "",
+    response_model=BookPage,
+    responses={400: _PROBLEM, 422: _PROBLEM},
+    openapi_extra={"parameters": query_parameters(BookQuery)},
+)
+async def list_books(db: DbDep, query: BookQueryDep) -> Response:
+    where = service.BookFilter(name=query.name, author=query.author, isbn=query.isbn, q=query.q)
+    rows, next_cursor = await service.list_books(db, where, query.limit, query.cursor)
     return JsonBytes({"items": [dict(row) for row in rows], "next_cursor": next_cursor})
 
 

@@ -1,7 +1,7 @@
 """API schemas, one per direction. Limits come from `models`, so API and table agree."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -27,6 +27,11 @@ Isbn = Annotated[
     BeforeValidator(_clean),
     Field(min_length=10, max_length=17, examples=["978-0-306-40615-7"]),
     AfterValidator(to_isbn13),
+]
+SearchText = Annotated[
+    str,
+    BeforeValidator(_clean),
+    _text(columns.NAME_MAX_LENGTH + columns.AUTHOR_MAX_LENGTH + 1),
 ]
 Year = Annotated[int, Field(ge=columns.YEAR_MIN, le=columns.YEAR_MAX)]
 Pages = Annotated[int, Field(ge=columns.PAGES_MIN, le=columns.PAGES_MAX)]
@@ -82,6 +87,36 @@ class BookRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+class BookQuery(BaseModel):
+    """The filters and page of `GET /books`, validated in one pass (see `deps.book_query`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: Name | None = Field(None, description="Exact name, case-insensitive")
+    author: Author | None = Field(None, description="Exact author, case-insensitive")
+    isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13")
+    q: SearchText | None = Field(None, description="Case-insensitive substring of name or author")
+    limit: int = Field(20, ge=1, le=100, description="Books per page")
+    cursor: str | None = Field(
+        None, max_length=64, description="`next_cursor` of the previous page"
+    )
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI `parameters` for a model whose fields are read from the query string."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": field.pop("description", ""),
+            "schema": field,
+        }
+        for name, field in schema["properties"].items()
+    ]
 
 
 class BookPage(BaseModel):

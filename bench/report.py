@@ -22,7 +22,12 @@ def progress_line(r: dict[str, Any]) -> str:
         f"  {r['workload']:9} c={r['concurrency']:<3} {r['target']:8} {r['rps']:9.0f} req/s "
         f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}  "
         f"cpu {r['server_cpu_pct']:5.0f}%  wrk {r['wrk_cpu_pct']:3.0f}%"
+        + ("  STALLED" if r.get("stalled") else "")
     )
+
+
+def _errors(r: dict[str, Any]) -> str:
+    return f"{r['errors']} (stalled)" if r.get("stalled") else str(r["errors"])
 
 
 def _index(data: dict[str, Any]) -> dict[tuple[str, int, str], dict[str, Any]]:
@@ -81,7 +86,7 @@ def markdown(data: dict[str, Any]) -> str:
     for r in data["runs"]:
         lines.append(
             f"| {LABELS[r['workload']]} | {r['concurrency']} | {r['target']} | {r['rps']:,.0f} | "
-            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['server_rss_mb']:.0f} | "
+            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {_errors(r)} | {r['server_rss_mb']:.0f} | "
             f"{r['server_cpu_pct']:.0f} |"
         )
     lines += _ratio_table(data)
@@ -105,7 +110,9 @@ def _ratio_table(data: dict[str, Any]) -> list[str]:
                 continue
             t, h = _ratio(runs, w, c, "tutorial"), _ratio(runs, w, c, "hello")
             fmt = lambda x: "n/a" if x is None else f"{x:.2f}×"  # noqa: E731
-            lines.append(f"| {LABELS[w]} | {c} | {fmt(t)} | {fmt(h)} |")
+            stalled = runs.get((w, c, "tutorial"), {}).get("stalled")
+            note = " (tutorial stalled)" if stalled else ""
+            lines.append(f"| {LABELS[w]} | {c} | {fmt(t)}{note} | {fmt(h)} |")
     return lines
 
 

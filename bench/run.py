@@ -291,15 +291,25 @@ class Target:
             time.sleep(0.005)
         raise RuntimeError(f"{self.name} not ready after 30 s; see {log.name}")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 30) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(30)
+            self.process.wait(grace)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            for proc in self.processes():
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
             self.process.wait()
+
+    def answers(self) -> bool:
+        """Does the server still answer a plain request within wrk's own timeout?"""
+        try:
+            with urllib.request.urlopen(self.url + self.ready_path, timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
 
     def processes(self) -> list[psutil.Process]:
         assert self.process is not None
@@ -391,6 +401,19 @@ def _children_cpu() -> float:
 
 
 def measure(
+    target: Target, workload: str, connections: int, cfg: Config, run_id: str, params: DbParams
+) -> dict[str, Any]:
+    result = _measure(target, workload, connections, cfg, run_id)
+    if result["stalled"]:
+        # A server that stops answering (the tutorial's pool of 15 connections under 64
+        # clients) would make every later run of it read 0 req/s and 0 errors: restart it.
+        print(f"  {target.name} stalled: restarting it for the next run", flush=True)
+        target.stop(grace=5)
+        target.start(params)
+    return result
+
+
+def _measure(
     target: Target, workload: str, connections: int, cfg: Config, run_id: str
 ) -> dict[str, Any]:
     wrk(target, workload, connections, cfg.warmup, f"W{run_id}")
@@ -403,7 +426,13 @@ def measure(
     raw = wrk(target, workload, connections, cfg.duration, f"M{run_id}")
     wall = time.perf_counter() - t0
     cpu1, pg1, wrk1 = target.cpu_seconds(), postgres_cpu_seconds(), _children_cpu()
+    # wrk counts a timeout only on its 2 s timer ticks, so a server that hangs for a whole short
+    # run shows 0 requests and 0 errors. Such a run is "stalled", and every connection's
+    # request was left unanswered: each one counts as an error.
+    stalled = raw["requests"] == 0 or not target.answers()
+    unanswered = connections if stalled else 0
     errors = raw["non2xx"] + raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
+    errors += unanswered
     return {
         "workload": workload,
         "concurrency": connections,
@@ -416,8 +445,10 @@ def measure(
         "max_ms": raw["max_us"] / 1000,
         "errors": errors,
         "error_detail": {
-            k: raw[k] for k in ("non2xx", "statuses", "connect", "read", "write", "timeout")
+            **{k: raw[k] for k in ("non2xx", "statuses", "connect", "read", "write", "timeout")},
+            "unanswered": unanswered,
         },
+        "stalled": stalled,
         "server_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
         "wrk_cpu_pct": round(100 * (wrk1 - wrk0) / wall, 1),
         "postgres_cpu_pct": round(100 * (pg1 - pg0) / wall, 1),
@@ -540,7 +571,7 @@ def main() -> int:
                 for connections in cfg.concurrency:
                     for target in targets:
                         run_id = f"{target.name[0]}{connections}"
-                        result = measure(target, workload, connections, cfg, run_id)
+                        result = measure(target, workload, connections, cfg, run_id, params)
                         runs.append(result)
                         print(report.progress_line(result), flush=True)
             for target in targets:

@@ -5,7 +5,9 @@ Each test starts from an empty `book` table.
 """
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -157,9 +159,15 @@ class LiveServer:
         return self.log.read_text()
 
     def stop(self) -> None:
+        """Stop the server and, if it was started in a session of its own, everything in it:
+        a test that fails half-way must not leave workers running after pytest."""
         if self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def server_env(params: DbParams, **extra: str) -> dict[str, str]:
@@ -184,9 +192,15 @@ def start_server(env: dict[str, str], *command: str) -> LiveServer:
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server.
     log = Path(tempfile.mkstemp(prefix="bookshelf-server-", suffix=".log")[1])
     with log.open("wb") as out:
-        process = subprocess.Popen([*args, "--port", str(port)], env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            [*args, "--port", str(port)], env=env, stdout=out, stderr=out, start_new_session=True
+        )
     server = LiveServer(process, f"http://127.0.0.1:{port}", log)
-    wait_until_ready(server)
+    try:
+        wait_until_ready(server)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 

@@ -1,6 +1,7 @@
 """Bad input, kind by kind: always a 4xx problem+json, never a 500, nothing stored changes."""
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -272,3 +273,59 @@ async def test_concurrent_duplicate_creates_give_one_201_and_the_rest_409(
 async def test_unknown_routes_and_methods_are_problems(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/nope"), 404)
     assert_problem(await client.put("/books/1", json={}), 405)
+
+
+@pytest.mark.parametrize(
+    "isbn",
+    ["٠٢٦١١٠٢٢١٤", "978０３０６４０６１５7", "²261102214"],
+    ids=["arabic", "fullwidth", "sup"],
+)
+async def test_create_book_returns_422_for_isbns_in_non_ascii_digits(
+    client: httpx.AsyncClient, book_data: BookData, stored: dict[str, Any], isbn: str
+) -> None:
+    # str.isdigit accepts these, int() reads them, and the table's CHECK refuses them.
+    response = await client.post("/books", json=book_data(name="Digits", isbn=isbn))
+    assert error_fields(assert_problem(response, 422)) == {"body.isbn"}
+    patch = await client.patch(f"/books/{stored['id']}", json={"isbn": isbn})
+    assert error_fields(assert_problem(patch, 422)) == {"body.isbn"}
+
+
+@pytest.mark.parametrize(
+    "if_match",
+    ['"v9999999999"', '"v99999999999999999999"', '"v\u00b2"', 'W/"v1"', "v1", '"v1', '"x1"'],
+    ids=repr,
+)
+async def test_writes_return_412_for_if_match_that_is_not_a_current_strong_tag(
+    client: httpx.AsyncClient, stored: dict[str, Any], if_match: str
+) -> None:
+    headers = {"If-Match": if_match.encode("latin-1")}
+    patch = await client.patch(f"/books/{stored['id']}", json={"pages": 2}, headers=headers)
+    assert_problem(patch, 412)
+    assert_problem(await client.delete(f"/books/{stored['id']}", headers=headers), 412)
+    assert_problem(await client.delete(f"/books/{stored['id'] + 1000}", headers=headers), 404)
+
+
+@pytest.mark.parametrize("raw", ["id: 5", "id:5_0", "id:+5", "id:٥", "id:5 "], ids=repr)
+async def test_list_books_returns_400_for_cursors_that_only_look_like_ours(
+    client: httpx.AsyncClient, raw: str
+) -> None:
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    assert_problem(await client.get("/books", params={"cursor": cursor}), 400)
+
+
+async def test_writes_return_415_for_json_suffixes_outside_application(
+    client: httpx.AsyncClient, book_data: BookData, stored: dict[str, Any]
+) -> None:
+    headers = {"Content-Type": "foo/bar+json"}
+    response = await client.post("/books", content=as_json(book_data()), headers=headers)
+    assert_problem(response, 415)
+
+
+async def test_validation_errors_cap_the_names_of_unknown_fields(
+    client: httpx.AsyncClient, book_data: BookData, stored: dict[str, Any]
+) -> None:
+    problem = assert_problem(
+        await client.post("/books", json={**book_data(), "k" * 200_000: 1}), 422
+    )
+    (field,) = error_fields(problem)
+    assert field.startswith("body.kkk") and len(field) <= 100

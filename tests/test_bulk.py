@@ -215,3 +215,30 @@ async def test_import_books_concurrently_with_overlaps_stores_each_book_once(
     for report, batch in zip(reports, batches, strict=True):
         assert report["created"] + report["duplicates"] == len(batch)
         assert all(r.get("id") or r.get("existing_id") for r in report["results"])
+
+
+async def test_import_books_stores_the_first_of_repeats_whatever_their_names(
+    client: httpx.AsyncClient,
+) -> None:
+    # One ISBN in two forms: position 0 must be the one stored, not the alphabetically first.
+    response = await post_import(
+        client,
+        [
+            {"name": "Later", "author": "B", "isbn": "123456789X"},
+            {"name": "Earlier", "author": "A", "isbn": "9781234567897"},
+        ],
+    )
+    created, repeat = response.json()["results"]
+    assert created["status"] == "created"
+    assert repeat == {"index": 1, "status": "duplicate", "existing_id": created["id"]}
+    assert (await client.get(f"/books/{created['id']}")).json()["name"] == "Later"
+
+
+async def test_import_books_reports_isbns_in_non_ascii_digits_as_invalid(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await post_import(client, [DUNE, {**FOUNDATION, "isbn": "٠٢٦١١٠٢٢١٤"}])
+    dune, foundation = response.json()["results"]
+    assert dune["status"] == "created"
+    assert foundation["status"] == "invalid"
+    assert [error["field"] for error in foundation["errors"]] == ["isbn"]

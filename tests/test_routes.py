@@ -261,3 +261,27 @@ async def test_request_id_is_honoured_or_made_up(client: httpx.AsyncClient) -> N
 def _names(response: httpx.Response) -> list[str]:
     assert response.status_code == 200, response.text
     return [book["name"] for book in response.json()["items"]]
+
+
+async def test_update_book_with_nothing_to_change_keeps_the_version(
+    client: httpx.AsyncClient, book_data: BookData
+) -> None:
+    created = await client.post("/books", json=book_data())
+    url = created.headers["Location"]
+    unchanged = await client.patch(url, json={}, headers={"If-Match": created.headers["ETag"]})
+    assert unchanged.status_code == 200
+    assert unchanged.json() == created.json()
+    assert unchanged.headers["ETag"] == created.headers["ETag"]
+    stale = await client.patch(url, json={}, headers={"If-Match": '"v0"'})
+    assert stale.status_code == 412
+
+
+async def test_api_keys_with_non_ascii_characters_match_when_sent_as_utf8(
+    db_params: DbParams, book_data: BookData
+) -> None:
+    key = "clé-secrète-0123456789"
+    async with serve_in_process(settings_for(db_params, bookshelf_api_keys=key)) as c:
+        sent = await c.post(
+            "/books", json=book_data(), headers={"Authorization": f"Bearer {key}".encode()}
+        )
+    assert sent.status_code == 201, sent.text

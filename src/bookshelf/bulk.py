@@ -24,8 +24,9 @@ MAX_BOOKS = 1000
 
 # Arrays in, one statement: asyncpg sends each column as one array parameter.
 # Rows go in sorted by the duplicate key, never in file order: two imports that share books
-# then wait for each other's keys in the same order, which cannot deadlock. For repeats in a
-# batch the earliest position is inserted.
+# then wait for each other's keys in the same order, which cannot deadlock. The key is the
+# ISBN alone when there is one (as the unique index has it), so of repeats in a batch the
+# earliest position is inserted, whatever their names.
 _INPUT = """
     unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[])
         WITH ORDINALITY AS input(name, author, isbn, publisher, published_year, pages, position)
@@ -34,7 +35,10 @@ _INSERT = f"""
     INSERT INTO book (name, author, isbn, publisher, published_year, pages)
     SELECT name, author, isbn, publisher, published_year, pages
     FROM {_INPUT}
-    ORDER BY isbn, lower(name), lower(author), position
+    ORDER BY isbn,
+        CASE WHEN isbn IS NULL THEN lower(name) END,
+        CASE WHEN isbn IS NULL THEN lower(author) END,
+        position
     ON CONFLICT DO NOTHING
     RETURNING id
 """

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     # Bounds that make requests fail fast (503) when the database is away.
     db_connect_timeout: float = Field(default=2.0, gt=0, le=60)
     db_acquire_timeout: float = Field(default=2.0, gt=0, le=60)
-    db_statement_timeout: float = Field(default=5.0, gt=0, le=600)
+    db_statement_timeout: float = Field(default=3.0, gt=0, le=600)
 
     bookshelf_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     bookshelf_migrate_on_start: bool = False
@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     bookshelf_forwarded_allow_ips: str = "127.0.0.1"
     bookshelf_log_level: Literal["debug", "info", "warning", "error"] = "info"
     bookshelf_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A client that stops sending its body mid-way gets 408 instead of holding the request.
+    bookshelf_body_timeout: float = Field(default=30.0, gt=0, le=600)
     bookshelf_data_dir: Path = Path(".data")
 
     @field_validator("bookshelf_api_keys", mode="before")

@@ -60,7 +60,9 @@ async def require_api_key(
     if not keys:
         return  # No keys configured: writes are open (the service warned at start).
     scheme, _, token = (authorization or "").partition(" ")
-    given = token.strip().encode()
+    # Starlette decodes header bytes as Latin-1; encoding back gives the bytes the client
+    # sent, so a key with non-ASCII characters matches when sent as UTF-8.
+    given = token.strip().encode("latin-1")
     # Compare against every key, always, so timing tells nothing about which one is close.
     matches = [hmac.compare_digest(given, key) for key in keys]
     if scheme.lower() != "bearer" or not any(matches):
@@ -69,7 +71,9 @@ async def require_api_key(
 
 async def require_json(content_type: Annotated[str | None, Header()] = None) -> None:
     media_type = (content_type or "").partition(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
+    # What FastAPI parses as JSON: application/json and application/*+json, nothing else.
+    kind, _, subtype = media_type.partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
         raise UnsupportedMediaType()
 
 

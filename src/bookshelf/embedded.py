@@ -19,6 +19,7 @@ def start_embedded(data_dir: Path) -> DbParams:
         warnings.simplefilter("ignore")
         import pgserver  # A dev dependency: imported here so the runtime never needs it.
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every command at INFO
+    data_dir.mkdir(parents=True, exist_ok=True)  # `.data/` is not in a fresh clone
     server = pgserver.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
     socket_dir = str(server.get_postmaster_info().socket_dir)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")

@@ -21,6 +21,8 @@ log = logging.getLogger("bookshelf.errors")
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
+MAX_FIELD_NAME = 100
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # What a database outage looks like from asyncpg: refused or timed-out connects, connections
 # dropped mid-query, a server that is starting or shutting down.
@@ -148,7 +150,7 @@ def _field_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     # The rejected input is never echoed: it may be huge, secret, or not even encodable.
     return [
         {
-            "field": ".".join(str(part) for part in error["loc"]),
+            "field": _field_name(error["loc"]),
             "message": error["msg"],
             "type": error["type"],
         }
@@ -156,13 +158,29 @@ def _field_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _field_name(loc: Sequence[Any]) -> str:
+    # An unknown field's name comes from the client: cap it so it is not echoed at any size.
+    name = ".".join(str(part) for part in loc)
+    return name if len(name) <= MAX_FIELD_NAME else name[: MAX_FIELD_NAME - 1] + "…"
+
+
 def _on_db_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %s", type(exc).__name__)
+    # A write that timed out reached a database that stopped answering: it may still commit
+    # when the database resumes. Say so, rather than promise that nothing was written.
+    unknown = isinstance(exc, TimeoutError) and request.method not in _READ_METHODS
+    detail = (
+        "The database did not answer in time; the write may still be applied when it "
+        "recovers. Read the book before retrying (a repeated create answers 409 with it)."
+        if unknown
+        else "The database cannot be reached right now; retry shortly."
+    )
     return problem_response(
         503,
         "Service unavailable",
-        "The database cannot be reached right now; retry shortly.",
+        detail,
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        outcome_unknown=unknown,
     )
 
 

@@ -36,7 +36,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes.books)
     app.include_router(routes.health)
     errors.install_handlers(app)
-    app.add_middleware(RequestContext, max_body_bytes=settings.bookshelf_max_body_bytes)
+    app.add_middleware(
+        RequestContext,
+        max_body_bytes=settings.bookshelf_max_body_bytes,
+        body_timeout=settings.bookshelf_body_timeout,
+    )
     if not settings.api_keys():
         log.warning("BOOKSHELF_API_KEYS is not set: POST, PATCH and DELETE are open to anyone")
     return app

@@ -1,10 +1,12 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task and a copy per request).
 
 `RequestContext` gives every request an id (X-Request-ID honoured when sane, else made up),
-caps the body size, including chunked bodies with no Content-Length, and writes one JSON log
+caps the body size, including chunked bodies with no Content-Length, bounds the wait for each
+part of the body, and writes one JSON log
 line per request. It never logs bodies, query strings or headers.
 """
 
+import asyncio
 import logging
 import re
 import time
@@ -19,9 +21,10 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,7 +71,11 @@ class RequestContext:
 
         async def counting() -> Message:
             nonlocal received
-            message = await receive()
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(408, "The body did not arrive in time.") from None
             received += len(message.get("body", b""))
             if received > limit:
                 raise HTTPException(413, f"The body exceeds {limit} bytes.")

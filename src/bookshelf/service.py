@@ -6,6 +6,7 @@ before the insert, so concurrent creates of one book give exactly one row.
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,10 @@ _UPDATE = f"""
 """
 _DELETE = "DELETE FROM book WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2)) RETURNING id"
 _EXISTS = "SELECT true FROM book WHERE id = $1"
+
+
+# What `encode_cursor` writes; int() alone would also take "+5", "5_0" or Arabic digits.
+_CURSOR = re.compile(r"id:([0-9]{1,19})")
 
 
 @dataclass(frozen=True)
@@ -126,20 +131,22 @@ def encode_cursor(last_id: int) -> str:
 
 def decode_cursor(cursor: str) -> int:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = raw.partition(":")
-        last_id = int(number)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadRequest("The cursor is not one this service issued.") from None
-    if prefix != "id" or not 0 <= last_id <= ID_MAX:
-        raise BadRequest("The cursor is not one this service issued.")
-    return last_id
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        raw = ""
+    match = _CURSOR.fullmatch(raw)
+    if match is None or int(match[1]) > ID_MAX:
+        raise BadRequest("The cursor is malformed; pass `next_cursor` from a previous page.")
+    return int(match[1])
 
 
 async def update_book(
     db: Database, book_id: int, changes: BookUpdate, if_match: list[int] | None
 ) -> asyncpg.Record:
     sent = changes.model_fields_set
+    if not sent:
+        # Nothing to change: no new version, so the client's ETags stay valid.
+        return await _current_book(db, book_id, if_match)
     values = [getattr(changes, field) for field in FIELDS]
     flags = [field in sent for field in FIELDS]
     async with db.connection() as conn:
@@ -156,6 +163,13 @@ async def update_book(
             await _raise_missing_or_stale(conn, book_id)
         assert row is not None
         return row
+
+
+async def _current_book(db: Database, book_id: int, if_match: list[int] | None) -> asyncpg.Record:
+    row = await get_book(db, book_id)
+    if if_match is not None and row["version"] not in if_match:
+        raise PreconditionFailed(book_id)
+    return row
 
 
 async def delete_book(db: Database, book_id: int, if_match: list[int] | None) -> None:

@@ -18,6 +18,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -63,7 +64,7 @@ def export(rows: int) -> str:
     return buffer.getvalue()
 
 
-def start_postgres(folder: Path) -> DbParams:
+def start_postgres(folder: Path) -> tuple[Any, DbParams]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
@@ -71,7 +72,7 @@ def start_postgres(folder: Path) -> DbParams:
     server = pgserver.get_server(folder / "pg", cleanup_mode="delete")
     server.psql("CREATE DATABASE bench;")
     socket_dir = str(server.get_postmaster_info().socket_dir)
-    return DbParams(socket_dir, 5432, "bench", "postgres", None, "disable")
+    return server, DbParams(socket_dir, 5432, "bench", "postgres", None, "disable")
 
 
 def start_service(params: DbParams, port: int) -> subprocess.Popen[bytes]:
@@ -114,30 +115,39 @@ def main() -> None:
         folder = Path(tmp)
         path = folder / "export.csv"
         path.write_text(export(args.rows))
-        params = start_postgres(folder)
-        asyncio.run(migrate.migrate(params))
-        service = start_service(params, args.port)
+        server, params = start_postgres(folder)
         try:
-            for size in (int(s) for s in args.batch_sizes.split(",")):
-                asyncio.run(truncate(params))
-                cli = argparse.ArgumentParser()
-                importer.add_arguments(cli)
-                options = cli.parse_args(
-                    [str(path), "--url", f"http://127.0.0.1:{args.port}", "--batch-size", str(size)]
-                )
-                summary = io.StringIO()
-                started = time.perf_counter()
-                code = importer.run(options, out=summary, err=io.StringIO())
-                seconds = time.perf_counter() - started
-                assert code == 0, summary.getvalue()
-                assert f"created     {args.rows:>6}" in summary.getvalue(), summary.getvalue()
-                print(
-                    f"batch {size:>5}: {args.rows} rows in {seconds:.2f} s "
-                    f"= {args.rows / seconds:,.0f} rows/s"
-                )
+            _measure(args, path, params)
         finally:
-            service.terminate()
-            service.wait(timeout=30)
+            # Stop PostgreSQL before its folder goes with the temporary directory; left to
+            # pgserver's exit hook, it would find the folder gone and leave the server running.
+            server.cleanup()
+
+
+def _measure(args: argparse.Namespace, path: Path, params: DbParams) -> None:
+    asyncio.run(migrate.migrate(params))
+    service = start_service(params, args.port)
+    try:
+        for size in (int(s) for s in args.batch_sizes.split(",")):
+            asyncio.run(truncate(params))
+            cli = argparse.ArgumentParser()
+            importer.add_arguments(cli)
+            options = cli.parse_args(
+                [str(path), "--url", f"http://127.0.0.1:{args.port}", "--batch-size", str(size)]
+            )
+            summary = io.StringIO()
+            started = time.perf_counter()
+            code = importer.run(options, out=summary, err=io.StringIO())
+            seconds = time.perf_counter() - started
+            assert code == 0, summary.getvalue()
+            assert f"created     {args.rows:>6}" in summary.getvalue(), summary.getvalue()
+            print(
+                f"batch {size:>5}: {args.rows} rows in {seconds:.2f} s "
+                f"= {args.rows / seconds:,.0f} rows/s"
+            )
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
 
 
 if __name__ == "__main__":

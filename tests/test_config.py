@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -204,3 +206,27 @@ async def test_ready_is_503_when_the_schema_is_behind(postgres: Postgres) -> Non
 
 def test_schema_revision_is_the_head_of_the_migration_history() -> None:
     assert migrate.head_revision() == models.SCHEMA_REVISION
+
+
+@pytest.mark.parametrize(
+    ("env", "code", "says"),
+    [
+        ({"DATABASE_URL": "postgresql://u:s3cr3t-pw@127.0.0.1:1/db"}, 1, "cannot use the database"),
+        ({}, 2, "no database configured: set DATABASE_URL, DB_SECRET, or DB_HOST"),
+    ],
+    ids=["unreachable", "unconfigured"],
+)
+def test_migrate_explains_a_database_it_cannot_use_in_one_line(
+    env: dict[str, str], code: int, says: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_URL"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bookshelf.cli", "migrate"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == code
+    (line,) = done.stderr.strip().splitlines()
+    assert says in line and "s3cr3t" not in line

@@ -181,19 +181,22 @@ def test_compose_runs_the_image_with_the_task_contract() -> None:
     assert db["image"].startswith("postgres:16")
     (volume,) = db["volumes"]
     assert volume.split(":")[0] in compose["volumes"], "the data lives in a named volume"
-    env = {key: _interpolate(str(value)) for key, value in app["environment"].items()}
-    assert set(env) == set(contract.TASK_ENVIRONMENT) | set(contract.TASK_SECRETS)
+    awkward = {"POSTGRES_PASSWORD": 'p"w\\ @:/%#?'}
+    env = {key: _interpolate(str(value), awkward) for key, value in app["environment"].items()}
+    task = set(contract.TASK_ENVIRONMENT) | set(contract.TASK_SECRETS)
+    assert set(env) == task | {contract.DB_PASSWORD}
     assert app["ports"] == [f"127.0.0.1:{contract.CONTAINER_PORT}:{contract.CONTAINER_PORT}"]
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
     settings = Settings(**{key.lower(): value for key, value in env.items()})
     params = settings.db_params()
     assert (params.host, params.user) == ("db", db["environment"]["POSTGRES_USER"])
-    assert params.password == _interpolate(db["environment"]["POSTGRES_PASSWORD"])
+    assert params.password == _interpolate(db["environment"]["POSTGRES_PASSWORD"], awkward)
+    assert params.password == awkward["POSTGRES_PASSWORD"]
 
 
-def _interpolate(value: str) -> str:
-    """Compose's `${NAME:-default}` with nothing set: the default."""
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+def _interpolate(value: str, shell: dict[str, str]) -> str:
+    """Compose's `${NAME:-default}`: the shell's value, else the default."""
+    return re.sub(r"\$\{([A-Z_]+):-([^}]*)\}", lambda m: shell.get(m[1], m[2]), value)
 
 
 # ---- the replayed image

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import NoReturn
 
+import asyncpg
 import uvicorn
 
 from bookshelf import contract, importer
@@ -35,6 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"bookshelf: {exc}", file=sys.stderr)
         return 2
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # Migrations could not reach or log in to the database: one line, not a traceback.
+        # Neither kind of message holds the password.
+        print(f"bookshelf: cannot use the database: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         }
         parts.update({key: value for key, value in overrides.items() if value is not None})
         missing = [env for env, key in _REQUIRED_PARTS.items() if not parts.get(key)]
+        if len(missing) == len(_REQUIRED_PARTS) and self.db_secret is None:
+            raise SettingsError(
+                "no database configured: set DATABASE_URL, DB_SECRET, or DB_HOST, DB_NAME and "
+                "DB_USER (only `bookshelf dev`, which `make run` uses, starts an embedded one)"
+            )
         if missing:
             raise SettingsError(f"database settings incomplete: set {', '.join(missing)}")
         return DbParams(

@@ -239,6 +239,17 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
     assert {"/books", "/books/{book_id}", "/health/live", "/health/ready"} <= set(spec["paths"])
     listed = {param["name"] for param in spec["paths"]["/books"]["get"]["parameters"]}
     assert listed == {"name", "author", "isbn", "q", "limit", "cursor"}
+    errors = [
+        (path, method, status, response)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status[0] in "45"
+    ]
+    assert {status for _, _, status, _ in errors} >= {"400", "401", "404", "409", "412", "422"}
+    for path, method, status, response in errors:
+        assert list(response["content"]) == ["application/problem+json"], (path, method, status)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
     assert (await client.get("/docs")).status_code == 200
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from bookshelf.db import Connection, Database
 from bookshelf.deps import DbDep, JsonBody, WriteAccess
-from bookshelf.errors import _field_errors
+from bookshelf.errors import _field_errors, problem_responses
 from bookshelf.responses import JsonBytes
 from bookshelf.schemas import BookCreate
 from bookshelf.service import FIELDS
@@ -84,14 +84,11 @@ class _Valid:
     book: BookCreate
 
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-
-
 @imports.post(
     "/import",
     response_model=ImportReport,
     dependencies=[WriteAccess, JsonBody],
-    responses={401: _PROBLEM, 413: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM},
+    responses=problem_responses(400, 401, 413, 415, 422, 503),
 )
 async def import_books(
     db: DbDep,

@@ -188,6 +188,63 @@ def _on_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(500, "Internal server error", "An unexpected error occurred.")
 
 
+# What every error body holds (RFC 9457), plus the extensions this service adds.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "422: one entry per offending field",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+        "existing_id": {"type": "integer", "description": "409: the book that exists"},
+        "existing_url": {"type": "string"},
+        "outcome_unknown": {"type": "boolean", "description": "503: a write may yet apply"},
+    },
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error statuses a route documents; `document_problems` fills in their body."""
+    return {status: {"description": HTTPStatus(status).phrase} for status in statuses}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers send: FastAPI documents its 422 as
+    `application/json` in its own shape, while every error here is problem+json."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    for status, response in operation.get("responses", {}).items():
+                        if status[0] in "45":
+                            ref = {"$ref": "#/components/schemas/Problem"}
+                            response["content"] = {PROBLEM_JSON: {"schema": ref}}
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.pop(unused, None)
+            components["Problem"] = PROBLEM_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(HTTPException, _on_http_exception)

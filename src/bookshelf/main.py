@@ -36,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes.books)
     app.include_router(routes.health)
     errors.install_handlers(app)
+    errors.document_problems(app)
     app.add_middleware(
         RequestContext,
         max_body_bytes=settings.bookshelf_max_body_bytes,

@@ -1,14 +1,14 @@
 """HTTP routes: /books and /health. Handlers parse, call `service`, and shape the response."""
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
 from bookshelf import db as database
 from bookshelf import service
 from bookshelf.deps import BookDep, BookId, BookQueryDep, DbDep, JsonBody, WriteAccess
-from bookshelf.errors import DB_UNAVAILABLE, problem_response
+from bookshelf.errors import DB_UNAVAILABLE, problem_response, problem_responses
 from bookshelf.responses import JsonBytes, etag, none_match, parse_if_match
 from bookshelf.schemas import (
     BookCreate,
@@ -23,7 +23,6 @@ books = APIRouter(prefix="/books", tags=["books"])
 health = APIRouter(prefix="/health", tags=["health"])
 
 READY_TIMEOUT_SECONDS = 2.0
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def _book_response(row: dict[str, object], status: int = 200) -> JsonBytes:
@@ -35,7 +34,7 @@ def _book_response(row: dict[str, object], status: int = 200) -> JsonBytes:
     status_code=201,
     response_model=BookRead,
     dependencies=[WriteAccess, JsonBody],
-    responses={401: _PROBLEM, 409: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM},
+    responses=problem_responses(400, 401, 409, 413, 415, 422, 503),
 )
 async def create_book(db: DbDep, book: BookCreate) -> Response:
     row = dict(await service.create_book(db, book))
@@ -47,7 +46,7 @@ async def create_book(db: DbDep, book: BookCreate) -> Response:
 @books.get(
     "",
     response_model=BookPage,
-    responses={400: _PROBLEM, 422: _PROBLEM},
+    responses=problem_responses(400, 422, 503),
     openapi_extra={"parameters": query_parameters(BookQuery)},
 )
 async def list_books(db: DbDep, query: BookQueryDep) -> Response:
@@ -56,7 +55,7 @@ async def list_books(db: DbDep, query: BookQueryDep) -> Response:
     return JsonBytes({"items": [dict(row) for row in rows], "next_cursor": next_cursor})
 
 
-@books.get("/{book_id}", response_model=BookRead, responses={404: _PROBLEM})
+@books.get("/{book_id}", response_model=BookRead, responses=problem_responses(404, 422, 503))
 async def get_book(
     book: BookDep, if_none_match: Annotated[str | None, Header()] = None
 ) -> Response:
@@ -70,7 +69,7 @@ async def get_book(
     "/{book_id}",
     response_model=BookRead,
     dependencies=[WriteAccess, JsonBody],
-    responses={401: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 412: _PROBLEM, 415: _PROBLEM},
+    responses=problem_responses(400, 401, 404, 409, 412, 413, 415, 422, 503),
 )
 async def update_book(
     db: DbDep,
@@ -86,7 +85,7 @@ async def update_book(
     "/{book_id}",
     status_code=204,
     dependencies=[WriteAccess],
-    responses={401: _PROBLEM, 404: _PROBLEM, 412: _PROBLEM},
+    responses=problem_responses(401, 404, 412, 422, 503),
 )
 async def delete_book(
     db: DbDep, book_id: BookId, if_match: Annotated[str | None, Header()] = None
@@ -101,7 +100,7 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health.get("/ready", responses={503: _PROBLEM})
+@health.get("/ready", responses=problem_responses(503))
 async def ready(request: Request, db: DbDep) -> Response:
     """The database answers within a short bound and the schema is at the latest migration."""
     expected = request.app.state.head_revision

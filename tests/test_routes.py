@@ -250,6 +250,11 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
     for path, method, status, response in errors:
         assert list(response["content"]) == ["application/problem+json"], (path, method, status)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert [scheme["scheme"] for scheme in spec["components"]["securitySchemes"].values()] == [
+        "bearer"
+    ]
+    get_one = spec["paths"]["/books/{book_id}"]["get"]
+    assert "If-None-Match" in {param["name"] for param in get_one["parameters"]}
     assert (await client.get("/docs")).status_code == 200
 
 

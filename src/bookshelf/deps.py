@@ -4,8 +4,9 @@ import hmac
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from bookshelf import service
@@ -53,24 +54,30 @@ async def book_query(request: Request) -> BookQuery:
 BookQueryDep = Annotated[BookQuery, Depends(book_query)]
 
 
+# Documents the scheme in OpenAPI (the docs page gets an "Authorize" button) and reads the
+# header from the request directly, which is cheaper than a declared Header parameter.
+_bearer = HTTPBearer(auto_error=False, description="One of BOOKSHELF_API_KEYS")
+
+
 async def require_api_key(
-    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     keys = settings.api_keys()
     if not keys:
         return  # No keys configured: writes are open (the service warned at start).
-    scheme, _, token = (authorization or "").partition(" ")
     # Starlette decodes header bytes as Latin-1; encoding back gives the bytes the client
     # sent, so a key with non-ASCII characters matches when sent as UTF-8.
-    given = token.strip().encode("latin-1")
+    given = credentials.credentials.strip().encode("latin-1") if credentials else b""
     # Compare against every key, always, so timing tells nothing about which one is close.
     matches = [hmac.compare_digest(given, key) for key in keys]
-    if scheme.lower() != "bearer" or not any(matches):
+    if not any(matches):
         raise Unauthorized()
 
 
-async def require_json(content_type: Annotated[str | None, Header()] = None) -> None:
-    media_type = (content_type or "").partition(";")[0].strip().lower()
+async def require_json(request: Request) -> None:
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.partition(";")[0].strip().lower()
     # What FastAPI parses as JSON: application/json and application/*+json, nothing else.
     kind, _, subtype = media_type.partition("/")
     if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):

@@ -55,12 +55,26 @@ async def list_books(db: DbDep, query: BookQueryDep) -> Response:
     return JsonBytes({"items": [dict(row) for row in rows], "next_cursor": next_cursor})
 
 
-@books.get("/{book_id}", response_model=BookRead, responses=problem_responses(404, 422, 503))
-async def get_book(
-    book: BookDep, if_none_match: Annotated[str | None, Header()] = None
-) -> Response:
+# The hot read path reads If-None-Match from the request itself: a declared Header parameter
+# costs more than the rest of the handler. It is documented here instead.
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An ETag from an earlier read; 304 while the book is unchanged",
+    "schema": {"type": "string"},
+}
+
+
+@books.get(
+    "/{book_id}",
+    response_model=BookRead,
+    responses={304: {"description": "Not modified"}, **problem_responses(404, 422, 503)},
+    openapi_extra={"parameters": [_IF_NONE_MATCH]},
+)
+async def get_book(request: Request, book: BookDep) -> Response:
     tag = etag(book["version"])
-    if none_match(if_none_match, tag):
+    if none_match(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
     return _book_response(dict(book))
 

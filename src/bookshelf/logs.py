@@ -3,6 +3,7 @@
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -13,6 +14,10 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
     "taskName",
     "color_message",
 }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,3 +47,20 @@ def configure_logging(level: str) -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # Alembic announces each of its plugins at INFO on every migration run.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+class AccessLog:
+    """The one line per request, in the same shape as `JsonFormatter`'s, written straight to
+    stdout: a LogRecord, its caller lookup and the formatter cost a tenth of a cached read.
+    The `bookshelf.access` logger's level still decides whether it is written."""
+
+    def __init__(self) -> None:
+        self._logger = logging.getLogger("bookshelf.access")
+
+    def write(self, fields: dict[str, Any]) -> None:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        entry = {"time": _now(), "level": "info", "logger": self._logger.name}
+        line = orjson.dumps({**entry, "message": "request", **fields}, default=str)
+        sys.stdout.buffer.write(line + b"\n")
+        sys.stdout.flush()

@@ -7,7 +7,6 @@ line per request. It never logs bodies, query strings or headers.
 """
 
 import asyncio
-import logging
 import re
 import time
 import uuid
@@ -15,7 +14,7 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger("bookshelf.access")
+from bookshelf.logs import AccessLog
 
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -25,6 +24,7 @@ class RequestContext:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
+        self.access_log = AccessLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,15 +47,14 @@ class RequestContext:
         try:
             await self.app(scope, self._limited(scope, receive), send_with_id)
         finally:
-            log.info(
-                "request",
-                extra={
+            self.access_log.write(
+                {
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "request_id": request_id,
-                },
+                }
             )
 
     def _limited(self, scope: Scope, receive: Receive) -> Receive:

@@ -57,6 +57,8 @@ class BooksStack(Stack):
             multi_az=config.db_multi_az,
             backup_retention=Duration.days(config.db_backup_retention_days),
             removal_policy=config.db_removal_policy,
+            log_retention=config.log_retention,
+            log_removal_policy=config.log_removal_policy,
         )
         service = Service(
             self,

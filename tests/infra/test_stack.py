@@ -326,12 +326,24 @@ def test_service_scales_on_cpu_and_requests(
 def test_logs_have_a_retention(
     request: pytest.FixtureRequest, name: str, days: int, policy: str
 ) -> None:
+    """The app's log group and the database's, both in the stack."""
     template: Template = request.getfixturevalue(name)
-    template.resource_count_is("AWS::Logs::LogGroup", 1)
-    template.has_resource(
-        "AWS::Logs::LogGroup",
-        {"DeletionPolicy": policy, "Properties": {"RetentionInDays": days}},
-    )
+    groups = resources(template, "AWS::Logs::LogGroup").values()
+    assert len(groups) == 2
+    for group in groups:
+        assert group["DeletionPolicy"] == policy
+        assert group["Properties"]["RetentionInDays"] == days
+
+
+def test_database_logs_go_to_a_group_the_stack_creates_first(template: Template) -> None:
+    """RDS would otherwise create /aws/rds/instance/<id>/postgresql itself, kept forever."""
+    db_id, db = only(template, "AWS::RDS::DBInstance")
+    identifier = db["Properties"]["DBInstanceIdentifier"]
+    groups = resources(template, "AWS::Logs::LogGroup")
+    names = {g["Properties"].get("LogGroupName"): id_ for id_, g in groups.items()}
+    (export,) = db["Properties"]["EnableCloudwatchLogsExports"]
+    group_id = names[f"/aws/rds/instance/{identifier}/{export}"]
+    assert group_id in db["DependsOn"]
 
 
 def test_outputs_name_the_url_secrets_and_logs(template: Template) -> None:

@@ -78,6 +78,24 @@ def test_prod_reaches_aws_through_nat_from_private_subnets(prod: Template) -> No
     assert len(resources(prod, "AWS::EC2::Subnet")) == 6
 
 
+def test_prod_tasks_use_the_nat_gateway_in_their_own_az(prod: Template) -> None:
+    """An AZ outage then takes down only that AZ's tasks, not the other AZ's way out."""
+    assert PROD.nat_gateways == 2
+    subnets = resources(prod, "AWS::EC2::Subnet")
+    nat_az = {
+        nat_id: subnets[ref(nat["Properties"]["SubnetId"])]["Properties"]["AvailabilityZone"]
+        for nat_id, nat in resources(prod, "AWS::EC2::NatGateway").items()
+    }
+    _, service = only(prod, "AWS::ECS::Service")
+    task_subnets = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
+    used = []
+    for subnet in task_subnets:
+        nat = ref(_default_route(prod, ref(subnet))["NatGatewayId"])
+        assert nat_az[nat] == subnets[ref(subnet)]["Properties"]["AvailabilityZone"]
+        used.append(nat)
+    assert sorted(used) == sorted(nat_az), "each NAT gateway serves one AZ's tasks"
+
+
 @pytest.mark.parametrize(
     ("name", "route_target", "public_ip"),
     [("dev", "GatewayId", "ENABLED"), ("prod", "NatGatewayId", "DISABLED")],

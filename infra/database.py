@@ -4,6 +4,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
@@ -84,8 +85,20 @@ class Database(Construct):
         secret = self.instance.secret
         assert secret is not None  # from_generated_secret always makes one
         self.secret = secret
+        self._keep_secret_with_snapshot(removal_policy)
         self._suppress(
             multi_az=multi_az, deletion_protection=removal_policy != RemovalPolicy.DESTROY
+        )
+
+    def _keep_secret_with_snapshot(self, removal_policy: RemovalPolicy) -> None:
+        """A restored snapshot keeps its master password, so the secret holding it stays too."""
+        # `instance.secret` is the attachment; the generated secret is the instance's "Secret".
+        generated = self.instance.node.find_child("Secret")
+        assert isinstance(generated, secretsmanager.Secret)
+        generated.apply_removal_policy(
+            RemovalPolicy.DESTROY
+            if removal_policy == RemovalPolicy.DESTROY
+            else RemovalPolicy.RETAIN
         )
 
     def _log_group(

@@ -192,6 +192,17 @@ def test_prod_database_is_multi_az_protected_and_snapshotted(prod: Template) -> 
     assert PROD.db_backup_retention_days > DEV.db_backup_retention_days
 
 
+@pytest.mark.parametrize(("name", "policy"), [("dev", "Delete"), ("prod", "Retain")])
+def test_database_secret_outlives_the_stack_only_when_the_database_does(
+    request: pytest.FixtureRequest, name: str, policy: str
+) -> None:
+    """A restored snapshot keeps its master password, which only this secret holds."""
+    template: Template = request.getfixturevalue(name)
+    _, attachment = only(template, "AWS::SecretsManager::SecretTargetAttachment")
+    db_secret = template.to_json()["Resources"][ref(attachment["Properties"]["SecretId"])]
+    assert (db_secret["DeletionPolicy"], db_secret["UpdateReplacePolicy"]) == (policy, policy)
+
+
 # Security groups
 
 

@@ -263,9 +263,7 @@ def test_workers_match_the_task_vcpu(dev: Template, prod: Template) -> None:
 
 def test_container_checks_health_and_stops_after_the_drain(template: Template) -> None:
     app = container(template)
-    command = app["HealthCheck"]["Command"]
-    assert command[:3] == ["CMD", "python", "-c"]
-    assert f"127.0.0.1:{contract.CONTAINER_PORT}{contract.LIVE_PATH}" in command[3]
+    assert app["HealthCheck"]["Command"] == ["CMD", *contract.HEALTH_CHECK_COMMAND]
     assert app["StopTimeout"] == contract.STOP_TIMEOUT_SECONDS > contract.DRAIN_SECONDS
     assert app["PortMappings"] == [{"ContainerPort": contract.CONTAINER_PORT, "Protocol": "tcp"}]
     assert app["LogConfiguration"]["LogDriver"] == "awslogs"

@@ -23,6 +23,25 @@ def _ingress(template: Template, group_id: str) -> list[dict[str, Any]]:
     return rules
 
 
+def _egress(template: Template, group_id: str) -> set[tuple[str, str, int, int]]:
+    """(destination CIDR or security group, protocol, from port, to port) of every egress rule:
+    inline ones and separate resources."""
+    group = template.to_json()["Resources"][group_id]
+    rules: list[dict[str, Any]] = list(group["Properties"].get("SecurityGroupEgress", []))
+    for rule in resources(template, "AWS::EC2::SecurityGroupEgress").values():
+        if ref(rule["Properties"]["GroupId"]) == group_id:
+            rules.append(rule["Properties"])
+    return {
+        (
+            r["CidrIp"] if "CidrIp" in r else ref(r["DestinationSecurityGroupId"]),
+            r["IpProtocol"],
+            r["FromPort"],
+            r["ToPort"],
+        )
+        for r in rules
+    }
+
+
 def _groups(template: Template) -> tuple[str, str, str]:
     """The security groups of the load balancer, the tasks and the database."""
     _, alb = only(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
@@ -230,6 +249,30 @@ def test_database_admits_only_the_tasks_on_5432(template: Template) -> None:
     (rule,) = _ingress(template, db_sg)
     assert ref(rule["SourceSecurityGroupId"]) == task_sg
     assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 5432, 5432)
+
+
+def test_load_balancer_sends_only_to_the_tasks_on_the_app_port(template: Template) -> None:
+    """Its one egress rule is a separate resource. Adding it makes CloudFormation drop the
+    allow-all rule EC2 gives a new group (CDK relies on that: aws/aws-cdk#987)."""
+    alb_sg, task_sg, _ = _groups(template)
+    assert "SecurityGroupEgress" not in template.to_json()["Resources"][alb_sg]["Properties"]
+    assert _egress(template, alb_sg) == {
+        (task_sg, "tcp", contract.CONTAINER_PORT, contract.CONTAINER_PORT)
+    }
+
+
+def test_tasks_send_only_https_to_aws_apis_and_5432_to_the_database(template: Template) -> None:
+    _, task_sg, db_sg = _groups(template)
+    assert _egress(template, task_sg) == {
+        (ANYWHERE, "tcp", 443, 443),
+        (db_sg, "tcp", 5432, 5432),
+    }
+
+
+def test_database_sends_nothing(template: Template) -> None:
+    """CDK's placeholder rule matches no traffic; without it EC2 would allow all egress."""
+    _, _, db_sg = _groups(template)
+    assert _egress(template, db_sg) == {("255.255.255.255/32", "icmp", 252, 86)}
 
 
 # Service

@@ -118,8 +118,10 @@ class Database(Construct):
         reasons = [
             NagPackSuppression(
                 id="AwsSolutions-SMG4",
-                reason="Rotation needs a Lambda that reaches Secrets Manager from the isolated "
-                "subnets; the app reads the secret only at task start. Rotate by redeploying.",
+                reason="Automatic rotation (a Lambda that reaches both Secrets Manager and the "
+                "isolated subnets) is a follow-up; a redeploy never regenerates the secret. Rotate "
+                "by hand (README, Rotate the secrets): set a new master password on the instance "
+                "and in the secret, then force a new ECS deployment (tasks read it at start).",
             ),
             NagPackSuppression(
                 id="AwsSolutions-RDS11",

@@ -231,8 +231,8 @@ class Service(Construct):
             ),
             NagPackSuppression(
                 id="AwsSolutions-SMG4",
-                reason="The API key is rotated by hand (put a new value, redeploy); "
-                "the app reads it only at start.",
+                reason="The API key is rotated by hand (README, Rotate the secrets): put a new "
+                "value, then force a new ECS deployment, since the app reads it only at start.",
             ),
         ]
         if self.fargate_service.task_definition.execution_role is not None:

@@ -84,7 +84,8 @@ class BooksStack(Stack):
             Annotations.of(self).add_warning_v2(
                 "bookshelf:http-only",
                 f"{id} serves plain HTTP: API keys cross the internet unencrypted. "
-                "Set a domain and hosted zone in infra/config.py for HTTPS.",
+                f"For HTTPS, pass -c {config.name}.domain=... and its hosted zone (README, "
+                "Call it) or set a domain in infra/config.py.",
             )
         CfnOutput(self, "ServiceUrl", value=service.url)
         CfnOutput(self, "DbSecretName", value=database.secret.secret_name)

@@ -3,9 +3,12 @@
 from typing import Any
 
 import pytest
+from aws_cdk import App
+from aws_cdk import aws_ecs as ecs
 from aws_cdk.assertions import Match, Template
 
 from bookshelf import contract
+from infra.app import build_app
 from infra.config import DEV, PROD
 from infra.database import PASSWORD_EXCLUDED_CHARACTERS
 from tests.infra._template import container, only, ref, resources
@@ -467,3 +470,28 @@ def test_https_with_a_domain_redirects_http(https: Template) -> None:
     alb_sg, _, _ = _groups(https)
     ports = sorted(r["FromPort"] for r in _ingress(https, alb_sg))
     assert ports == [80, 443]
+
+
+def test_a_domain_given_for_prod_leaves_dev_on_http(https_dev: Template) -> None:
+    https_dev.resource_count_is("AWS::CertificateManager::Certificate", 0)
+    https_dev.resource_count_is("AWS::Route53::RecordSet", 0)
+
+
+def _build_with(context: dict[str, str]) -> None:
+    build_app(App(context=context), image=ecs.ContainerImage.from_registry("example/image"))
+
+
+def test_an_unprefixed_domain_is_refused_rather_than_put_on_both_stacks() -> None:
+    with pytest.raises(ValueError, match="per environment"):
+        _build_with(
+            {
+                "domain": "books.example.com",
+                "hosted_zone_id": "Z1",
+                "hosted_zone_name": "example.com",
+            }
+        )
+
+
+def test_a_partial_domain_names_the_missing_keys() -> None:
+    with pytest.raises(ValueError, match="prod.hosted_zone_name"):
+        _build_with({"prod.domain": "books.example.com", "prod.hosted_zone_id": "Z1"})

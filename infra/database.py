@@ -1,14 +1,17 @@
 """The database box: RDS PostgreSQL in the isolated subnets, its password in Secrets Manager."""
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 DB_NAME = "bookshelf"
 DB_USER = "bookshelf"
 PORT = 5432
+LOG_EXPORT = "postgresql"
 # RDS refuses / @ " and space in a master password; the rest would need escaping in a DSN.
 PASSWORD_EXCLUDED_CHARACTERS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 
@@ -28,8 +31,15 @@ class Database(Construct):
         multi_az: bool,
         backup_retention: Duration,
         removal_policy: RemovalPolicy,
+        log_retention: logs.RetentionDays,
+        log_removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
+        # Unique per account and region, as the stack name is. RDS names its log group after
+        # the instance, so the name must be known before the instance exists (see _log_group).
+        # The cost of a fixed name: a change that needs a new instance must also rename it.
+        identifier = f"{Stack.of(self).stack_name}-postgres".lower()
+        self.log_group = self._log_group(identifier, log_retention, log_removal_policy)
         # A pinned minor (cfn-lint flags a bare major); RDS applies newer minors itself.
         engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_9)
         self.security_group = ec2.SecurityGroup(
@@ -52,6 +62,7 @@ class Database(Construct):
             security_groups=[self.security_group],
             publicly_accessible=False,
             port=PORT,
+            instance_identifier=identifier,
             database_name=DB_NAME,
             credentials=rds.Credentials.from_generated_secret(
                 DB_USER, exclude_characters=PASSWORD_EXCLUDED_CHARACTERS
@@ -66,22 +77,51 @@ class Database(Construct):
             delete_automated_backups=removal_policy == RemovalPolicy.DESTROY,
             deletion_protection=removal_policy != RemovalPolicy.DESTROY,
             removal_policy=removal_policy,
-            cloudwatch_logs_exports=["postgresql"],
+            cloudwatch_logs_exports=[LOG_EXPORT],
             auto_minor_version_upgrade=True,
         )
+        # Created first, deleted last: otherwise RDS makes the group on its own.
+        self.instance.node.add_dependency(self.log_group)
         secret = self.instance.secret
         assert secret is not None  # from_generated_secret always makes one
         self.secret = secret
+        self._keep_secret_with_snapshot(removal_policy)
         self._suppress(
             multi_az=multi_az, deletion_protection=removal_policy != RemovalPolicy.DESTROY
+        )
+
+    def _keep_secret_with_snapshot(self, removal_policy: RemovalPolicy) -> None:
+        """A restored snapshot keeps its master password, so the secret holding it stays too."""
+        # `instance.secret` is the attachment; the generated secret is the instance's "Secret".
+        generated = self.instance.node.find_child("Secret")
+        assert isinstance(generated, secretsmanager.Secret)
+        generated.apply_removal_policy(
+            RemovalPolicy.DESTROY
+            if removal_policy == RemovalPolicy.DESTROY
+            else RemovalPolicy.RETAIN
+        )
+
+    def _log_group(
+        self, identifier: str, retention: logs.RetentionDays, removal_policy: RemovalPolicy
+    ) -> logs.LogGroup:
+        """The group RDS exports the server log to; left to RDS, it would never expire and
+        would outlive the stack, since CloudFormation would not know of it."""
+        return logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/rds/instance/{identifier}/{LOG_EXPORT}",
+            retention=retention,
+            removal_policy=removal_policy,
         )
 
     def _suppress(self, *, multi_az: bool, deletion_protection: bool) -> None:
         reasons = [
             NagPackSuppression(
                 id="AwsSolutions-SMG4",
-                reason="Rotation needs a Lambda that reaches Secrets Manager from the isolated "
-                "subnets; the app reads the secret only at task start. Rotate by redeploying.",
+                reason="Automatic rotation (a Lambda that reaches both Secrets Manager and the "
+                "isolated subnets) is a follow-up; a redeploy never regenerates the secret. Rotate "
+                "by hand (README, Rotate the secrets): set a new master password on the instance "
+                "and in the secret, then force a new ECS deployment (tasks read it at start).",
             ),
             NagPackSuppression(
                 id="AwsSolutions-RDS11",

@@ -144,9 +144,27 @@ def _side_arrows(resources: Resources, _node_id: _Names) -> list[str]:
                 days = _props(resources[log_group]).get("RetentionInDays", "∞")
                 lines.append(f'  {_node_id(log_group)}[("CloudWatch Logs<br/>{days} days")]')
                 lines.append(f"  {_node_id(svc_id)} -. logs .-> {_node_id(log_group)}")
+    lines += _database_log_arrows(resources, _node_id)
     nats = _of_type(resources, "AWS::EC2::NatGateway")
     if nats:
         lines.append(f'  nat["NAT gateway x{len(nats)}"]')
+    return lines
+
+
+def _database_log_arrows(resources: Resources, _node_id: _Names) -> list[str]:
+    """RDS exports to a group named after the instance; the template links them by name only."""
+    by_name = {
+        _props(group).get("LogGroupName"): group_id
+        for group_id, group in _of_type(resources, "AWS::Logs::LogGroup").items()
+    }
+    lines: list[str] = []
+    for db_id, db in _of_type(resources, "AWS::RDS::DBInstance").items():
+        for export in _props(db).get("EnableCloudwatchLogsExports", []):
+            name = f"/aws/rds/instance/{_props(db).get('DBInstanceIdentifier')}/{export}"
+            if name in by_name:
+                days = _props(resources[by_name[name]]).get("RetentionInDays", "∞")
+                lines.append(f'  {_node_id(by_name[name])}[("CloudWatch Logs<br/>{days} days")]')
+                lines.append(f"  {_node_id(db_id)} -. {export} log .-> {_node_id(by_name[name])}")
     return lines
 
 

@@ -17,15 +17,6 @@ from constructs import Construct
 
 from bookshelf import contract
 
-# Exec form: the image has Python but no curl, and no shell is needed.
-HEALTH_CHECK_COMMAND = [
-    "CMD",
-    "python",
-    "-c",
-    "import urllib.request; "
-    f"urllib.request.urlopen('http://127.0.0.1:{contract.CONTAINER_PORT}{contract.LIVE_PATH}',"
-    " timeout=3)",
-]
 # Below the app's keep-alive, so the ALB, not the app, closes idle connections (no stray 502s).
 ALB_IDLE_TIMEOUT = Duration.seconds(60)
 
@@ -174,7 +165,8 @@ class Service(Construct):
                 contract.API_KEYS: ecs.Secret.from_secrets_manager(self.api_keys_secret),
             },
             health_check=ecs.HealthCheck(
-                command=HEALTH_CHECK_COMMAND,
+                # The image's own HEALTHCHECK command; ECS does not read the image's.
+                command=["CMD", *contract.HEALTH_CHECK_COMMAND],
                 interval=Duration.seconds(15),
                 timeout=Duration.seconds(5),
                 retries=3,
@@ -239,8 +231,8 @@ class Service(Construct):
             ),
             NagPackSuppression(
                 id="AwsSolutions-SMG4",
-                reason="The API key is rotated by hand (put a new value, redeploy); "
-                "the app reads it only at start.",
+                reason="The API key is rotated by hand (README, Rotate the secrets): put a new "
+                "value, then force a new ECS deployment, since the app reads it only at start.",
             ),
         ]
         if self.fargate_service.task_definition.execution_role is not None:

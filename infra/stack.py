@@ -57,6 +57,8 @@ class BooksStack(Stack):
             multi_az=config.db_multi_az,
             backup_retention=Duration.days(config.db_backup_retention_days),
             removal_policy=config.db_removal_policy,
+            log_retention=config.log_retention,
+            log_removal_policy=config.log_removal_policy,
         )
         service = Service(
             self,
@@ -82,7 +84,8 @@ class BooksStack(Stack):
             Annotations.of(self).add_warning_v2(
                 "bookshelf:http-only",
                 f"{id} serves plain HTTP: API keys cross the internet unencrypted. "
-                "Set a domain and hosted zone in infra/config.py for HTTPS.",
+                f"For HTTPS, pass -c {config.name}.domain=... and its hosted zone (README, "
+                "Call it) or set a domain in infra/config.py.",
             )
         CfnOutput(self, "ServiceUrl", value=service.url)
         CfnOutput(self, "DbSecretName", value=database.secret.secret_name)

@@ -112,10 +112,11 @@ def test_process_contract_is_exec_form_sigterm_and_the_contract_port(
     assert contract.KEEP_ALIVE_SECONDS > 60, "longer than the ALB's default idle timeout"
 
 
-def test_healthcheck_is_exec_form_bookshelf_healthcheck(dockerfile: Dockerfile) -> None:
+def test_healthcheck_is_the_contract_command_in_exec_form(dockerfile: Dockerfile) -> None:
+    """The ECS task definition runs the same command (tests/infra/test_stack.py)."""
     value = dockerfile.runtime.one("HEALTHCHECK").value
     options, _, command = value.partition("CMD")
-    assert json.loads(command) == ["bookshelf", "healthcheck"]
+    assert json.loads(command) == list(contract.HEALTH_CHECK_COMMAND)
     timeout = re.search(r"--timeout=(\d+)s", options)
     assert timeout and int(timeout[1]) > 3, "longer than the command's own 3 s HTTP timeout"
 

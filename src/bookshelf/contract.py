@@ -45,6 +45,10 @@ TASK_SECRETS: Final = (DB_SECRET, API_KEYS)
 CONTAINER_PORT: Final = 8000
 LIVE_PATH: Final = "/health/live"
 READY_PATH: Final = "/health/ready"
+# The container health check, exec form, for the image's HEALTHCHECK and the ECS task alike.
+# `bookshelf healthcheck` GETs LIVE_PATH on $BOOKSHELF_PORT (the slim image has no curl), so
+# no port is written into it.
+HEALTH_CHECK_COMMAND: Final = ("bookshelf", "healthcheck")
 # In-flight requests get this long to finish after SIGTERM. ECS waits STOP_TIMEOUT_SECONDS
 # before SIGKILL, so the drain must end well inside it.
 DRAIN_SECONDS: Final = 20

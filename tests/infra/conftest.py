@@ -19,9 +19,9 @@ from infra.config import DEV, PROD  # noqa: E402
 
 REGISTRY_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
 DOMAIN_CONTEXT = {
-    "domain": "books.example.com",
-    "hosted_zone_id": "Z0123456789EXAMPLE",
-    "hosted_zone_name": "example.com",
+    "prod.domain": "books.example.com",
+    "prod.hosted_zone_id": "Z0123456789EXAMPLE",
+    "prod.hosted_zone_name": "example.com",
 }
 
 
@@ -85,6 +85,12 @@ def https_stack(https_app: App) -> Stack:
 @pytest.fixture(scope="session")
 def https(https_stack: Stack) -> Template:
     return Template.from_stack(https_stack)
+
+
+@pytest.fixture(scope="session")
+def https_dev(https_app: App) -> Template:
+    """dev, synthesized with a domain given for prod only."""
+    return Template.from_stack(stack_of(https_app, DEV.stack_id))
 
 
 @pytest.fixture(params=["dev", "prod"])

@@ -15,6 +15,7 @@ def test_diagram_draws_the_security_group_paths(dev: Template) -> None:
     assert "alb -- 8000 --> service" in drawn
     assert "service -- 5432 --> db" in drawn
     assert "DB_SECRET" in drawn and "BOOKSHELF_API_KEYS" in drawn
+    assert "db -. postgresql log .-> logs" in drawn
     assert "nat" not in drawn
 
 

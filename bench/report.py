@@ -112,6 +112,7 @@ def _ratio_table(data: dict[str, Any]) -> list[str]:
             fmt = lambda x: "n/a" if x is None else f"{x:.2f}×"  # noqa: E731
             stalled = runs.get((w, c, "tutorial"), {}).get("stalled")
             note = " (tutorial stalled)" if stalled else ""
+            t = None if stalled else t  # a ratio to a hung server means nothing
             lines.append(f"| {LABELS[w]} | {c} | {fmt(t)}{note} | {fmt(h)} |")
     return lines
 
@@ -170,8 +171,21 @@ def chart(data: dict[str, Any], path: Path) -> Path:
             ax = axes[row][col]
             for i, t in enumerate(targets):
                 xs = [j + (i - (len(targets) - 1) / 2) * width for j in range(len(concurrency))]
-                ys = [runs.get((w, c, t), {}).get(metric, 0) for c in concurrency]
+                cells = [runs.get((w, c, t), {}) for c in concurrency]
+                ys = [0 if r.get("stalled") else r.get(metric, 0) for r in cells]
                 ax.bar(xs, ys, width, label=t, color=COLOURS[t])
+                for x, r in zip(xs, cells, strict=True):
+                    if r.get("stalled"):  # no number to draw: say why the bar is missing
+                        ax.annotate(
+                            "stalled",
+                            (x, 0),
+                            xycoords=("data", "axes fraction"),
+                            rotation=90,
+                            ha="center",
+                            va="bottom",
+                            fontsize=7,
+                            color=COLOURS[t],
+                        )
             if metric == "rps" and any((w, c) in pgbench for c in concurrency):
                 ax.plot(
                     range(len(concurrency)),
@@ -190,7 +204,13 @@ def chart(data: dict[str, Any], path: Path) -> Path:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
             labels[lab] = lab
-    fig.legend(handles.values(), labels.values(), loc="upper center", ncol=len(handles))
+    fig.legend(
+        handles.values(),
+        labels.values(),
+        loc="upper center",
+        ncol=len(handles),
+        bbox_to_anchor=(0.5, 0.965),
+    )
     m = data["machine"]
     fig.suptitle(
         f"Bookshelf vs tutorial app vs FastAPI hello-world — {data['date'][:10]}, {data['sha']}, "

@@ -95,10 +95,14 @@ def markdown(data: dict[str, Any]) -> str:
     lines += ["", "| target | value | limit | met |", "|---|---:|---|---|"]
     for c in data["targets"]:
         value = "n/a" if c["value"] is None else f"{c['value']:.2f}"
-        lines.append(
-            f"| {c['target']} | {value} | {c['limit']} | {'yes' if c['met'] else '**no**'} |"
-        )
+        lines.append(f"| {c['target']} | {value} | {c['limit']} | {_met(c)} |")
     return "\n".join(lines) + "\n"
+
+
+def _met(check: dict[str, Any]) -> str:
+    if check["value"] is None:
+        return "not measured"  # a workload or target left out of this run
+    return "yes" if check["met"] else "**no**"
 
 
 def _ratio_table(data: dict[str, Any]) -> list[str]:
@@ -227,4 +231,5 @@ def chart(data: dict[str, Any], path: Path) -> Path:
 if __name__ == "__main__":
     run = json.loads(Path(sys.argv[1]).read_text())
     print(markdown(run))
-    print(chart(run, Path(sys.argv[2]) if len(sys.argv) > 2 else Path("bench/results/latest.png")))
+    source = Path(sys.argv[1])
+    print(chart(run, Path(sys.argv[2]) if len(sys.argv) > 2 else source.with_suffix(".png")))

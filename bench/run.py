@@ -4,7 +4,7 @@ and the database ceiling (pgbench), in one run, on this machine, over loopback.
 Steps: a fresh embedded PostgreSQL 18 -> migrate and seed 10,000 books in two databases ->
 pgbench -> start the three servers (cold start and idle memory measured on the way) ->
 for every workload and concurrency, the three targets back to back (warm-up, then a fixed
-run) -> table on stdout, bench/results/<date>_<sha>.json and bench/results/latest.png.
+run) -> table on stdout, bench/results/<date>_<sha>.json and .png.
 
 Settings (environment): BENCH_DURATION (s per run, default 5), BENCH_WARMUP (s, default 1),
 BENCH_CONCURRENCY (default "1,16,64"), BENCH_WORKLOADS (default all), BENCH_TARGETS
@@ -601,7 +601,7 @@ def main() -> int:
     markdown = report.markdown(data)
     (WORK / "latest.md").write_text(markdown)
     print("\n" + markdown)
-    chart = report.chart(data, RESULTS / "latest.png")
+    chart = report.chart(data, out.with_suffix(".png"))
     print(f"bench: wrote {out.relative_to(ROOT)} and {chart.relative_to(ROOT)}")
     return 0
 

@@ -209,19 +209,32 @@ def test_schema_revision_is_the_head_of_the_migration_history() -> None:
 
 
 @pytest.mark.parametrize(
-    ("env", "code", "says"),
+    ("command", "env", "code", "says"),
     [
-        ({"DATABASE_URL": "postgresql://u:s3cr3t-pw@127.0.0.1:1/db"}, 1, "cannot use the database"),
-        ({}, 2, "no database configured: set DATABASE_URL, DB_SECRET, or DB_HOST"),
+        (
+            "migrate",
+            {"DATABASE_URL": "postgresql://u:s3cr3t-pw@127.0.0.1:1/db"},
+            1,
+            "cannot use the database",
+        ),
+        ("migrate", {}, 2, "no database configured: set DATABASE_URL, DB_SECRET, or DB_HOST"),
+        # Before uvicorn starts: a worker that fails its own check leaves it exiting 0.
+        ("serve", {}, 2, "no database configured"),
+        (
+            "serve",
+            {"DB_SECRET": '{"host": "h", "port": "abc", "username": "u", "dbname": "d"}'},
+            2,
+            "(or DB_SECRET's port) must be an integer",
+        ),
     ],
-    ids=["unreachable", "unconfigured"],
+    ids=["migrate-unreachable", "migrate-unconfigured", "serve-unconfigured", "serve-bad-port"],
 )
-def test_migrate_explains_a_database_it_cannot_use_in_one_line(
-    env: dict[str, str], code: int, says: str
+def test_commands_explain_a_database_they_cannot_use_in_one_line(
+    command: str, env: dict[str, str], code: int, says: str
 ) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_URL"))}
     done = subprocess.run(
-        [sys.executable, "-m", "bookshelf.cli", "migrate"],
+        [sys.executable, "-m", "bookshelf.cli", command],
         env={**clean, **env},
         capture_output=True,
         text=True,

@@ -88,7 +88,7 @@ class _Valid:
     "/import",
     response_model=ImportReport,
     dependencies=[WriteAccess, JsonBody],
-    responses=problem_responses(400, 401, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 408, 413, 415, 422, 503),
 )
 async def import_books(
     db: DbDep,

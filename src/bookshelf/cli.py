@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         help="migrate and serve on 127.0.0.1:8000, with an embedded PostgreSQL if no "
         "database is configured",
     )
-    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--port", type=int, help="default: BOOKSHELF_PORT or 8000")
     dev.set_defaults(run=_dev)
 
     check = commands.add_parser("healthcheck", help="exit 0 if the local server is live")
@@ -81,8 +81,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    # Checked here, once: a worker that fails its own check leaves uvicorn exiting 0.
+    params = settings.db_params()
     if settings.bookshelf_migrate_on_start:
-        _migrate_with_retry(settings.db_params())
+        _migrate_with_retry(params)
     _run_server(
         settings,
         host=args.host or settings.bookshelf_host,
@@ -167,9 +169,10 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
         )
         settings = get_settings()
     _apply_migrations(settings.db_params())
-    base = f"http://127.0.0.1:{args.port}"
+    port = args.port or settings.bookshelf_port
+    base = f"http://127.0.0.1:{port}"
     print(f"\n  API:   {base}/books\n  Docs:  {base}/docs\n  Data:  {data}\n", flush=True)
-    _run_server(settings, host="127.0.0.1", port=args.port, workers=1)
+    _run_server(settings, host="127.0.0.1", port=port, workers=1)
     return 0
 
 

@@ -132,9 +132,13 @@ class Settings(BaseSettings):
             )
         if missing:
             raise SettingsError(f"database settings incomplete: set {', '.join(missing)}")
+        try:
+            port = int(parts.get("port") or 5432)
+        except (TypeError, ValueError):
+            raise SettingsError("DB_PORT (or DB_SECRET's port) must be an integer") from None
         return DbParams(
             host=str(parts["host"]),
-            port=int(parts.get("port") or 5432),
+            port=port,
             database=str(parts["dbname"]),
             user=str(parts["username"]),
             password=None if parts.get("password") is None else str(parts["password"]),

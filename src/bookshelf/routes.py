@@ -34,7 +34,7 @@ def _book_response(row: dict[str, object], status: int = 200) -> JsonBytes:
     status_code=201,
     response_model=BookRead,
     dependencies=[WriteAccess, JsonBody],
-    responses=problem_responses(400, 401, 409, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 408, 409, 413, 415, 422, 503),
 )
 async def create_book(db: DbDep, book: BookCreate) -> Response:
     row = dict(await service.create_book(db, book))
@@ -83,7 +83,7 @@ async def get_book(request: Request, book: BookDep) -> Response:
     "/{book_id}",
     response_model=BookRead,
     dependencies=[WriteAccess, JsonBody],
-    responses=problem_responses(400, 401, 404, 409, 412, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 404, 408, 409, 412, 413, 415, 422, 503),
 )
 async def update_book(
     db: DbDep,

@@ -26,6 +26,7 @@ import pytest
 import uvicorn
 
 from bookshelf import bulk, cli, importer
+from bookshelf.catalogue import read_catalogue
 from bookshelf.config import DbParams, Settings
 from bookshelf.importer import Progress
 from bookshelf.main import create_app
@@ -289,9 +290,11 @@ def test_import_unreachable_service_exits_1(capsys: pytest.CaptureFixture[str]) 
 def test_import_refused_by_the_service_exits_1(
     capsys: pytest.CaptureFixture[str], service: Service, db_params: DbParams
 ) -> None:
-    code, _, err = run_import(capsys, service, CATALOGUES / "plain.csv", "--api-key", "wrong-key")
+    code, out, err = run_import(capsys, service, CATALOGUES / "plain.csv", "--api-key", "wrong-key")
     assert code == 1
     assert "the service refused a batch: 401 Unauthorized" in err
+    rows = len(read_catalogue(CATALOGUES / "plain.csv").entries)
+    assert re.search(rf"Stopped: \d+ of {rows} rows got no outcome", out), out
     assert stored_books(db_params) == 0
 
 

@@ -142,7 +142,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         progress.finish()
     _summarise(args.file, catalogue, tally, args.dry_run, out)
     if code:
-        print("Rows sent before the failure are stored; importing again is safe.", file=out)
+        accounted = tally.created + tally.duplicates + tally.invalid
+        unsent = len(catalogue.entries) - accounted
+        print(
+            f"Stopped: {unsent} of {len(catalogue.entries)} rows got no outcome, so the counts "
+            "above are partial. Rows sent before the failure are stored; importing again is safe.",
+            file=out,
+        )
     return code
 
 

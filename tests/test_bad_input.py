@@ -276,6 +276,22 @@ async def test_unknown_routes_and_methods_are_problems(client: httpx.AsyncClient
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/books/1", "DELETE, GET, HEAD, PATCH"),
+        ("PUT", "/books", "GET, HEAD, POST"),
+        ("POST", "/health/live", "GET, HEAD"),
+    ],
+)
+async def test_405_allow_header_lists_every_method_of_the_path(
+    client: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
+    response = await client.request(method, path, json={})
+    assert_problem(response, 405)
+    assert response.headers["Allow"] == allow
+
+
+@pytest.mark.parametrize(
     "isbn",
     ["٠٢٦١١٠٢٢١٤", "978０３０６４０６１５7", "²261102214"],
     ids=["arabic", "fullwidth", "sup"],

@@ -287,6 +287,19 @@ def test_import_unreachable_service_exits_1(capsys: pytest.CaptureFixture[str]) 
     assert "importing again is safe" in out
 
 
+def test_import_without_url_sends_to_the_port_in_bookshelf_port(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    service: Service,
+    db_params: DbParams,
+) -> None:
+    """It reaches the service that `BOOKSHELF_PORT=... make run` started, with no --url."""
+    monkeypatch.setenv("BOOKSHELF_PORT", service.url.rsplit(":", 1)[1])
+    code, out, _ = run_import(capsys, None, CATALOGUES / "plain.csv", "--api-key", API_KEY)
+    assert code == 0
+    assert counts(out)["created"] == stored_books(db_params) > 0
+
+
 def test_import_refused_by_the_service_exits_1(
     capsys: pytest.CaptureFixture[str], service: Service, db_params: DbParams
 ) -> None:

@@ -55,6 +55,21 @@ async def test_get_book_returns_304_when_if_none_match_is_current(
     assert stale.status_code == 200
 
 
+async def test_head_answers_like_get_without_a_body(
+    client: httpx.AsyncClient, book_data: BookData
+) -> None:
+    """It serves HEAD wherever GET is served, as uptime monitors and `curl -I` expect."""
+    created = await client.post("/books", json=book_data())
+    get = await client.get(created.headers["Location"])
+    head = await client.head(created.headers["Location"])
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["ETag"] == get.headers["ETag"]
+    assert head.headers["Content-Length"] == str(len(get.content))
+    assert (await client.head("/health/live")).status_code == 200
+    assert (await client.head("/books/999999")).status_code == 404
+
+
 async def test_list_books_filters_by_name_case_insensitively(
     client: httpx.AsyncClient, book_data: BookData
 ) -> None:

@@ -187,6 +187,8 @@ def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
+    # The local service by default, on the port `make run` was given.
+    args.url = args.url or f"http://127.0.0.1:{settings.bookshelf_port}"
     return importer.run(args)
 
 

@@ -14,8 +14,11 @@ import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 log = logging.getLogger("bookshelf.errors")
 
@@ -23,6 +26,7 @@ PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
 MAX_FIELD_NAME = 100
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 # What a database outage looks like from asyncpg: refused or timed-out connects, connections
 # dropped mid-query, a server that is starting or shutting down.
@@ -133,7 +137,23 @@ def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     status = HTTPStatus(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) else status.description
-    return problem_response(status, status.phrase, detail, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+    return problem_response(status, status.phrase, detail, headers)
+
+
+def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
+    """Every method some route serves on this path. Starlette's 405 names only the methods of
+    the first route that matched the path, while /books/{id} has one route per method."""
+    allowed = {
+        method
+        for method in _METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.routes)
+    }
+    if "GET" in allowed:
+        allowed.add("HEAD")  # RequestContext answers HEAD for every GET
+    return sorted(allowed)
 
 
 def _on_validation_error(request: Request, exc: Exception) -> Response:

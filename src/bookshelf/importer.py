@@ -21,7 +21,6 @@ import orjson
 
 from bookshelf.catalogue import Catalogue, CatalogueError, Entry, read_catalogue
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 1000  # what POST /books/import accepts (bulk.MAX_BATCH_SIZE; a test checks)
 API_KEY_ENV = "BOOKSHELF_API_KEY"
@@ -35,7 +34,9 @@ class ServiceError(Exception):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="Goodreads export, CSV or JSON Lines file")
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL})")
+    parser.add_argument(
+        "--url", help="the service (default: http://127.0.0.1:$BOOKSHELF_PORT, port 8000 unset)"
+    )
     parser.add_argument(
         "--api-key",
         default=os.environ.get(API_KEY_ENV),

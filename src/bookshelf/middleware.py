@@ -2,8 +2,8 @@
 
 `RequestContext` gives every request an id (X-Request-ID honoured when sane, else made up),
 caps the body size, including chunked bodies with no Content-Length, bounds the wait for each
-part of the body, and writes one JSON log
-line per request. It never logs bodies, query strings or headers.
+part of the body, answers HEAD as a GET without its body, and writes one JSON log line per
+request. It never logs bodies, query strings or headers.
 """
 
 import asyncio
@@ -33,6 +33,11 @@ class RequestContext:
         request_id = _request_id(scope)
         started = time.perf_counter()
         status = 500
+        method = scope["method"]
+        if method == "HEAD":
+            # HEAD is GET without the body (RFC 9110, 9.3.2), for every GET route: the routes
+            # see a GET, and the body is dropped here (servers drop it too; this is for any).
+            scope = {**scope, "method": "GET"}
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -42,6 +47,8 @@ class RequestContext:
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
                 ]
+            elif method == "HEAD":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -49,7 +56,7 @@ class RequestContext:
         finally:
             self.access_log.write(
                 {
-                    "method": scope["method"],
+                    "method": method,
                     "path": scope["path"],
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),

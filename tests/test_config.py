@@ -6,14 +6,21 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bookshelf import columns as models
 from bookshelf import migrate
 from bookshelf.config import DbParams, Settings, SettingsError, get_settings
+from bookshelf.models import Base
 from tests.conftest import Postgres, serve_in_process, settings_for
 
 # Every printable ASCII character that tends to break DSNs, shells or JSON.
@@ -243,3 +250,24 @@ def test_commands_explain_a_database_they_cannot_use_in_one_line(
     assert done.returncode == code
     (line,) = done.stderr.strip().splitlines()
     assert says in line and "s3cr3t" not in line
+
+
+async def test_migrations_build_exactly_the_schema_the_models_declare(db_params: DbParams) -> None:
+    """It keeps `models` (and the limits in `columns`) and the migrations from drifting."""
+    engine = create_async_engine(
+        "postgresql+asyncpg://",
+        async_creator=lambda: asyncpg.connect(**db_params.connect_kwargs()),
+        poolclass=NullPool,
+    )
+
+    def compare(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(compare) == []
+    finally:
+        await engine.dispose()

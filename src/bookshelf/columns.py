@@ -12,7 +12,11 @@ YEAR_MIN, YEAR_MAX = -5000, 2100
 PAGES_MIN, PAGES_MAX = 1, 100_000
 ID_MAX = 2**63 - 1  # bigint
 
-# `q` searches this expression; a trigram GIN index over it keeps substring search fast.
+# `q` searches the stored generated column `search`, this expression, under a trigram GIN
+# index. Stored, so a search that walks the table in id order (the planner's choice for common
+# terms) compares a ready string instead of lowering and joining two columns per row: half
+# the database's time per search at 10,000 books.
+SEARCH_COLUMN = "search"
 SEARCH_EXPRESSION = "lower(name || ' ' || author)"
 
 # The migration this code needs; /health/ready compares the database's with it.

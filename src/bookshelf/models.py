@@ -9,12 +9,14 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     DateTime,
     Identity,
     Index,
     Integer,
     MetaData,
     String,
+    Text,
     func,
     text,
 )
@@ -27,6 +29,7 @@ from bookshelf.columns import (
     PAGES_MAX,
     PAGES_MIN,
     PUBLISHER_MAX_LENGTH,
+    SEARCH_COLUMN,
     SEARCH_EXPRESSION,
     YEAR_MAX,
     YEAR_MIN,
@@ -58,6 +61,7 @@ class Book(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    search: Mapped[str] = mapped_column(Text, Computed(SEARCH_EXPRESSION, persisted=True))
 
     __table_args__ = (
         CheckConstraint("char_length(name) >= 1", name="name_not_empty"),
@@ -81,7 +85,8 @@ class Book(Base):
         Index("ix_book_lower_author", func.lower(text("author"))),
         Index(
             "ix_book_search",
-            text(f"({SEARCH_EXPRESSION}) gin_trgm_ops"),
+            SEARCH_COLUMN,
             postgresql_using="gin",
+            postgresql_ops={SEARCH_COLUMN: "gin_trgm_ops"},
         ),
     )

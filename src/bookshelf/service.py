@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from bookshelf.columns import ID_MAX, SEARCH_EXPRESSION
+from bookshelf.columns import ID_MAX, SEARCH_COLUMN
 from bookshelf.db import Connection, Database
 from bookshelf.errors import BadRequest, BookNotFound, DuplicateBook, PreconditionFailed
 from bookshelf.schemas import BookCreate, BookUpdate
@@ -113,7 +113,7 @@ def _list_query(where: BookFilter, limit: int, after: int | None) -> tuple[str, 
     if where.isbn is not None:
         add("isbn = {}", where.isbn)
     if where.q is not None:
-        add(f"{SEARCH_EXPRESSION} LIKE lower({{}})", f"%{_escape_like(where.q)}%")
+        add(f"{SEARCH_COLUMN} LIKE lower({{}})", f"%{_escape_like(where.q)}%")
     if after is not None:
         add("id > {}", after)
     args.append(limit)

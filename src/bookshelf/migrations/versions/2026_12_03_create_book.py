@@ -35,6 +35,13 @@ def upgrade() -> None:
             "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
+        # What `q` searches, kept by PostgreSQL (see columns.SEARCH_COLUMN).
+        sa.Column(
+            "search",
+            sa.Text(),
+            sa.Computed("lower(name || ' ' || author)", persisted=True),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_book"),
         sa.CheckConstraint("char_length(name) >= 1", name="ck_book_name_not_empty"),
         sa.CheckConstraint("char_length(author) >= 1", name="ck_book_author_not_empty"),
@@ -51,9 +58,7 @@ def upgrade() -> None:
     )
     op.execute("CREATE INDEX ix_book_lower_name ON book (lower(name))")
     op.execute("CREATE INDEX ix_book_lower_author ON book (lower(author))")
-    op.execute(
-        "CREATE INDEX ix_book_search ON book USING gin (lower(name || ' ' || author) gin_trgm_ops)"
-    )
+    op.execute("CREATE INDEX ix_book_search ON book USING gin (search gin_trgm_ops)")
 
 
 def downgrade() -> None:

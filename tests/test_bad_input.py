@@ -118,7 +118,10 @@ async def test_create_book_refuses_wrong_types(
     assert error_fields(problem) == {"body.pages"}
 
 
-@pytest.mark.parametrize("book_id", ["0", "-1", str(2**63), "99999999999999999999999", "abc"])
+@pytest.mark.parametrize(
+    "book_id",
+    ["0", "-1", str(2**63), "99999999999999999999999", "abc", "1_0", "+1", "1.0", "\u0661"],
+)
 async def test_book_routes_return_422_for_ids_out_of_range(
     client: httpx.AsyncClient, stored: dict[str, Any], book_id: str
 ) -> None:
@@ -137,7 +140,14 @@ async def test_book_routes_return_404_for_unknown_ids(
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": "0"}, {"limit": "101"}, {"limit": str(2**64)}, {"limit": "x"}],
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"limit": str(2**64)},
+        {"limit": "x"},
+        {"limit": "5.0"},
+        {"limit": "1_0"},
+    ],
     ids=str,
 )
 async def test_list_books_returns_422_for_limits_out_of_range(
@@ -149,7 +159,7 @@ async def test_list_books_returns_422_for_limits_out_of_range(
 
 
 @pytest.mark.parametrize(
-    "cursor", ["nonsense", "aWQ6LTE", "eDox", "aWQ6OTk5OTk5OTk5OTk5OTk5OTk5OTk"]
+    "cursor", ["nonsense", "aWQ6LTE", "eDox", "aWQ6OTk5OTk5OTk5OTk5OTk5OTk5OTk", "\u00e9", "\ufffd"]
 )
 async def test_list_books_returns_400_for_cursors_it_did_not_issue(
     client: httpx.AsyncClient, cursor: str
@@ -345,3 +355,12 @@ async def test_validation_errors_cap_the_names_of_unknown_fields(
     )
     (field,) = error_fields(problem)
     assert field.startswith("body.kkk") and len(field) <= 100
+
+
+async def test_validation_errors_list_at_most_20_fields(
+    client: httpx.AsyncClient, book_data: BookData
+) -> None:
+    """It answers thousands of unknown fields with a short list, not a megabytes echo."""
+    body = book_data(**{f"unknown_{i}": i for i in range(5000)})
+    problem = assert_problem(await client.post("/books", json=body), 422)
+    assert len(problem["errors"]) == 20

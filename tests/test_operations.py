@@ -69,6 +69,9 @@ async def test_requests_fail_fast_with_503_while_the_database_hangs(
     client: httpx.AsyncClient, postgres: Postgres
 ) -> None:
     created = (await client.post("/books", json={"name": "Hang", "author": "Ops"})).json()
+    # Every pooled connection open (an earlier outage may have closed some): the PATCH then
+    # reaches the database, rather than waiting to connect to it.
+    await asyncio.gather(*(client.get(f"/books/{created['id']}") for _ in range(8)))
     with database_frozen(postgres):
         started = time.monotonic()
         *responses, patch = await asyncio.gather(
@@ -86,6 +89,59 @@ async def test_requests_fail_fast_with_503_while_the_database_hangs(
             break
         await asyncio.sleep(0.25)
     assert (await client.get(f"/books/{created['id']}")).json() == created
+
+
+async def test_a_write_that_got_no_pooled_connection_says_it_was_not_sent(
+    client: httpx.AsyncClient, db_params: DbParams
+) -> None:
+    """It tells a write that never reached the database from one that may yet commit."""
+    created = (await client.post("/books", json={"name": "Busy", "author": "Ops"})).json()
+    url = f"/books/{created['id']}"
+    conn = await asyncpg.connect(**db_params.connect_kwargs())
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT * FROM book FOR UPDATE")
+            # Four PATCHes hold the test pool's four connections, waiting on our row lock.
+            holding = [asyncio.create_task(client.patch(url, json={"pages": n})) for n in (1, 2)]
+            holding += [asyncio.create_task(client.patch(url, json={"pages": n})) for n in (3, 4)]
+            await asyncio.sleep(0.3)
+            late = await client.patch(url, json={"pages": 9})  # waits for a connection
+    finally:
+        await conn.close()
+    assert late.status_code == 503
+    assert late.json()["outcome_unknown"] is False
+    assert [r.status_code for r in await asyncio.gather(*holding)] == [200] * 4
+    assert (await client.get(url)).json()["pages"] in {1, 2, 3, 4}
+
+
+async def test_a_write_that_deadlocks_gets_409_and_changes_nothing(
+    client: httpx.AsyncClient, db_params: DbParams
+) -> None:
+    """Two writes swapping ISBNs deadlock in PostgreSQL; the one it aborts gets a 409."""
+    a = await client.post("/books", json={"name": "A", "author": "X", "isbn": "9780306406157"})
+    b = await client.post("/books", json={"name": "B", "author": "Y", "isbn": "9780261102217"})
+    a_book, b_book = a.json(), b.json()
+    conn = await asyncpg.connect(**db_params.connect_kwargs())
+    try:
+        async with conn.transaction():
+            await conn.execute("UPDATE book SET pages = 1 WHERE id = $1", b_book["id"])
+            # The PATCH locks A, then waits on us to learn whether B keeps its ISBN...
+            patch = asyncio.create_task(
+                client.patch(f"/books/{a_book['id']}", json={"isbn": b_book["isbn"]})
+            )
+            await asyncio.sleep(0.3)
+            # ...while we wait on A: a cycle. The PATCH waited first, so PostgreSQL's check
+            # (after deadlock_timeout, 1 s) finds the cycle there and aborts the PATCH.
+            await conn.execute("UPDATE book SET pages = 2 WHERE id = $1", a_book["id"])
+            response = await patch
+            await conn.execute("ROLLBACK; BEGIN")  # leave both books as they were
+    finally:
+        await conn.close()
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "Concurrent change"
+    assert (await client.get(f"/books/{a_book['id']}")).json() == a_book
+    assert (await client.get(f"/books/{b_book['id']}")).json() == b_book
 
 
 def test_sigterm_lets_a_slow_request_finish_then_exits_0(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from bookshelf.db import Connection, Database
 from bookshelf.deps import DbDep, JsonBody, WriteAccess
-from bookshelf.errors import _field_errors, problem_responses
+from bookshelf.errors import field_errors, problem_responses
 from bookshelf.responses import JsonBytes
 from bookshelf.schemas import BookCreate
 from bookshelf.service import FIELDS
@@ -115,7 +115,7 @@ async def import_books(
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return _field_errors(exc.errors(include_input=False, include_url=False))
+    return field_errors(exc.errors(include_input=False, include_url=False))
 
 
 def _report(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from bookshelf.config import Settings
+from bookshelf.errors import PoolTimeout
 
 # What `Database.connection()` yields: a pooled connection, used like a plain one.
 Connection = asyncpg.Connection | PoolConnectionProxy
@@ -30,8 +31,14 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
+        try:
+            conn = await self.pool.acquire(timeout=self.acquire_timeout)
+        except TimeoutError:
+            raise PoolTimeout() from None
+        try:
             yield conn
+        finally:
+            await self.pool.release(conn)
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         async with self.connection() as conn:

@@ -14,7 +14,7 @@ from bookshelf.columns import ID_MAX
 from bookshelf.config import Settings
 from bookshelf.db import Database
 from bookshelf.errors import Unauthorized, UnsupportedMediaType
-from bookshelf.schemas import BookQuery
+from bookshelf.schemas import DECIMAL_DIGITS, BookQuery
 
 
 async def get_settings(request: Request) -> Settings:
@@ -29,7 +29,7 @@ async def get_db(request: Request) -> Database:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
-BookId = Annotated[int, Path(ge=1, le=ID_MAX, description="The book's id")]
+BookId = Annotated[int, Path(ge=1, le=ID_MAX, description="The book's id"), DECIMAL_DIGITS]
 
 
 async def valid_book(db: DbDep, book_id: BookId) -> asyncpg.Record:

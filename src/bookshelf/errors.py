@@ -25,6 +25,7 @@ log = logging.getLogger("bookshelf.errors")
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
 MAX_FIELD_NAME = 100
+MAX_FIELD_ERRORS = 20
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -40,6 +41,10 @@ DB_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+
+
+class PoolTimeout(TimeoutError):
+    """No pooled connection came free in time: the request never reached the database."""
 
 
 class Problem(Exception):
@@ -158,7 +163,7 @@ def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
 
 def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = _field_errors(exc.errors())
+    errors = field_errors(exc.errors())
     if any(error["type"] == "json_invalid" for error in errors):
         return problem_response(400, "Malformed JSON", "The request body is not valid JSON.")
     return problem_response(
@@ -166,15 +171,16 @@ def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _field_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
-    # The rejected input is never echoed: it may be huge, secret, or not even encodable.
+def field_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    # The rejected input is never echoed: it may be huge, secret, or not even encodable. Only
+    # the first few errors are listed, so 60,000 unknown keys do not make a 5 MB answer.
     return [
         {
             "field": _field_name(error["loc"]),
             "message": error["msg"],
             "type": error["type"],
         }
-        for error in raw
+        for error in raw[:MAX_FIELD_ERRORS]
     ]
 
 
@@ -188,7 +194,11 @@ def _on_db_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %s", type(exc).__name__)
     # A write that timed out reached a database that stopped answering: it may still commit
     # when the database resumes. Say so, rather than promise that nothing was written.
-    unknown = isinstance(exc, TimeoutError) and request.method not in _READ_METHODS
+    unknown = (
+        isinstance(exc, TimeoutError)
+        and not isinstance(exc, PoolTimeout)
+        and request.method not in _READ_METHODS
+    )
     detail = (
         "The database did not answer in time; the write may still be applied when it "
         "recovers. Read the book before retrying (a repeated create answers 409 with it)."
@@ -201,6 +211,17 @@ def _on_db_unavailable(request: Request, exc: Exception) -> Response:
         detail,
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
         outcome_unknown=unknown,
+    )
+
+
+def _on_concurrent_change(request: Request, exc: Exception) -> Response:
+    # PostgreSQL aborted this request's statement (or the import's transaction) to break a
+    # deadlock with another write, e.g. two PATCHes swapping ISBNs: it changed nothing.
+    log.info("write aborted by the database: %s", type(exc).__name__)
+    return problem_response(
+        409,
+        "Concurrent change",
+        "Another write to the same books got in the way; nothing was changed. Retry.",
     )
 
 
@@ -269,6 +290,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(HTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(asyncpg.TransactionRollbackError, _on_concurrent_change)
     for exc_type in DB_UNAVAILABLE:
         app.add_exception_handler(exc_type, _on_db_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

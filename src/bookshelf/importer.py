@@ -172,7 +172,7 @@ def validate(entry: Entry) -> dict[str, Any]:
     # and unreadable rows need; `bookshelf` starts faster without them.
     from pydantic import ValidationError
 
-    from bookshelf.errors import _field_errors
+    from bookshelf.errors import field_errors
     from bookshelf.schemas import BookCreate
 
     if entry.errors:
@@ -180,7 +180,7 @@ def validate(entry: Entry) -> dict[str, Any]:
     try:
         BookCreate.model_validate(entry.book)
     except ValidationError as exc:
-        errors = _field_errors(exc.errors(include_input=False, include_url=False))
+        errors = field_errors(exc.errors(include_input=False, include_url=False))
         return {"status": "invalid", "errors": errors}
     return {"status": "valid"}
 

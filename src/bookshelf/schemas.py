@@ -33,6 +33,18 @@ SearchText = Annotated[
     BeforeValidator(_clean),
     _text(columns.NAME_MAX_LENGTH + columns.AUTHOR_MAX_LENGTH + 1),
 ]
+
+
+def _decimal(value: object) -> object:
+    # Path and query values arrive as text, which pydantic's int parsing reads leniently:
+    # "1_0" as 10, "+1", " 1" and "1.0" as 1. An id or a limit is plain ASCII digits.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written in the digits 0-9")
+    return value
+
+
+# For integers given in a path or query string.
+DECIMAL_DIGITS = BeforeValidator(_decimal)
 Year = Annotated[int, Field(ge=columns.YEAR_MIN, le=columns.YEAR_MAX)]
 Pages = Annotated[int, Field(ge=columns.PAGES_MIN, le=columns.PAGES_MAX)]
 
@@ -98,7 +110,7 @@ class BookQuery(BaseModel):
     author: Author | None = Field(None, description="Exact author, case-insensitive")
     isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13")
     q: SearchText | None = Field(None, description="Case-insensitive substring of name or author")
-    limit: int = Field(20, ge=1, le=100, description="Books per page")
+    limit: Annotated[int, DECIMAL_DIGITS] = Field(20, ge=1, le=100, description="Books per page")
     cursor: str | None = Field(
         None, max_length=64, description="`next_cursor` of the previous page"
     )

@@ -5,7 +5,6 @@ before the insert, so concurrent creates of one book give exactly one row.
 """
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -132,7 +131,7 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII in or out
         raw = ""
     match = _CURSOR.fullmatch(raw)
     if match is None or int(match[1]) > ID_MAX:

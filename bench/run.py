@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 import psutil
@@ -241,6 +241,7 @@ class Target:
     name: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -264,7 +265,11 @@ class Target:
             }
             return [str(bindir / "bookshelf"), "serve"], env, ROOT
         if self.name == "hello":
-            env |= {"BOOKSHELF_HOST": "127.0.0.1", "BOOKSHELF_PORT": str(self.port)}
+            # The same runner checks the database settings at start; the app never uses them.
+            env |= _db_env(params) | {
+                "BOOKSHELF_HOST": "127.0.0.1",
+                "BOOKSHELF_PORT": str(self.port),
+            }
             return [sys.executable, "-m", "bench.reference.serve_hello"], env, ROOT
         # The tutorial: `uvicorn main:app`, defaults; only the port differs.
         env |= {"SQLALCHEMY_DATABASE_URL": tutorial_url(params)}
@@ -273,7 +278,7 @@ class Target:
     def start(self, params: DbParams) -> float:
         """Start and wait until ready; returns seconds from spawn to the first 200."""
         argv, env, cwd = self.command(params)
-        log = open(WORK / f"{self.name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.log = log = open(WORK / f"{self.name}.log", "ab")  # noqa: SIM115 - closed by stop()
         started = time.perf_counter()
         self.process = subprocess.Popen(
             argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
@@ -292,16 +297,17 @@ class Target:
         raise RuntimeError(f"{self.name} not ready after 30 s; see {log.name}")
 
     def stop(self, grace: float = 30) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            for proc in self.processes():
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                for proc in self.processes():
+                    with contextlib.suppress(psutil.Error):
+                        proc.kill()
+                self.process.wait()
+        if self.log is not None:
+            self.log.close()
 
     def answers(self) -> bool:
         """Does the server still answer a plain request within wrk's own timeout?"""

@@ -30,7 +30,7 @@ from bookshelf.catalogue import read_catalogue
 from bookshelf.config import DbParams, Settings
 from bookshelf.importer import Progress
 from bookshelf.main import create_app
-from tests.conftest import API_KEY, free_port, settings_for
+from tests.conftest import API_KEY, Postgres, free_port, settings_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CATALOGUES = FIXTURES / "catalogues"
@@ -298,6 +298,23 @@ def test_import_without_url_sends_to_the_port_in_bookshelf_port(
     code, out, _ = run_import(capsys, None, CATALOGUES / "plain.csv", "--api-key", API_KEY)
     assert code == 0
     assert counts(out)["created"] == stored_books(db_params) > 0
+
+
+def test_import_waits_out_a_short_database_outage(
+    capsys: pytest.CaptureFixture[str], service: Service, postgres: Postgres, db_params: DbParams
+) -> None:
+    """It sends a batch again after a 503, as Retry-After says, and finishes the file."""
+    postgres.stop()
+    restart = threading.Timer(1.0, postgres.start)
+    restart.start()
+    try:
+        started = time.monotonic()
+        code, out, _ = run_import(capsys, service, CATALOGUES / "plain.csv", "--api-key", API_KEY)
+    finally:
+        restart.join()
+    assert code == 0
+    assert counts(out)["created"] == stored_books(db_params) > 0
+    assert time.monotonic() - started >= 1.0  # it did wait for the database
 
 
 def test_import_refused_by_the_service_exits_1(

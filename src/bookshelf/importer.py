@@ -26,6 +26,8 @@ MAX_BATCH_SIZE = 1000  # what POST /books/import accepts (bulk.MAX_BATCH_SIZE; a
 API_KEY_ENV = "BOOKSHELF_API_KEY"
 SHOWN_INVALID = 10
 TIMEOUT_SECONDS = 60.0
+RETRIES = 3  # per batch, on 503 and 409 (see _post)
+MAX_RETRY_AFTER_SECONDS = 10.0
 
 
 class ServiceError(Exception):
@@ -207,12 +209,19 @@ def _post(client: httpx.Client, entries: list[Entry]) -> list[dict[str, Any]]:
     if not entries:
         return []
     body = orjson.dumps([entry.book for entry in entries])
-    try:
-        response = client.post(
-            "/books/import", content=body, headers={"Content-Type": "application/json"}
-        )
-    except httpx.HTTPError as exc:
-        raise ServiceError(f"cannot reach the service at {client.base_url}: {exc}") from None
+    for attempt in range(1 + RETRIES):
+        try:
+            response = client.post(
+                "/books/import", content=body, headers={"Content-Type": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceError(f"cannot reach the service at {client.base_url}: {exc}") from None
+        # 503: the database is away for a moment; 409: the batch lost a deadlock with another
+        # write and stored nothing. Sending the batch again is safe either way: rows a lost
+        # answer did store come back as duplicates.
+        if response.status_code not in (409, 503) or attempt == RETRIES:
+            break
+        time.sleep(_retry_after(response))
     if response.status_code == 413 and len(entries) > 1:
         # The batch is over the server's body limit (long fields): halve it until it fits.
         half = len(entries) // 2
@@ -221,6 +230,14 @@ def _post(client: httpx.Client, entries: list[Entry]) -> list[dict[str, Any]]:
         raise ServiceError(f"the service refused a batch: {_describe(response)}")
     results: list[dict[str, Any]] = response.json()["results"]
     return results
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        seconds = float(response.headers.get("Retry-After", 1))
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def _describe(response: httpx.Response) -> str:

@@ -161,7 +161,7 @@ def test_read_json_lines_reports_unreadable_lines_and_keeps_the_rest() -> None:
         ("name,author\nCaf\u00e9,Someone\n".encode("latin-1"), "not UTF-8"),
         ("name,author\n".encode("utf-16"), "not UTF-8"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8"),
-        (b'name,author\n"an unterminated quote' + b"." * 200_000, "not a readable CSV"),
+        (b'"name,author\nDune,Frank Herbert\n', "no recognisable header"),
         (b'{"name": "Dune", "author": \n', "not JSON Lines"),
         (b'{"title_of_book": "Dune"}\n', "no name and author"),
     ],
@@ -180,3 +180,53 @@ def test_parse_catalogue_refuses_unknown_formats_saying_what_was_expected(
 def test_read_catalogue_refuses_a_missing_file() -> None:
     with pytest.raises(CatalogueError, match="cannot read"):
         read_catalogue(FIXTURES / "no-such-file.csv")
+
+
+def test_read_csv_reports_a_stray_quote_as_one_invalid_record_and_reads_on() -> None:
+    """It never stores the lines a stray quote swallowed as one book."""
+    data = (
+        b"name,author,pages\nA,B,1\n"
+        b'"Stray,Auth,2\nSwallowed,Auth,3\nQ,"Auth Q",4\n'  # the quote closes at "Auth Q
+        b"E,F,6\n"
+    )
+    entries = parse_catalogue(data).entries
+    assert [e.line for e in entries] == [2, 3, 6]
+    assert not entries[0].errors and not entries[2].errors
+    assert "unbalanced quote seems to join lines 3-5" in entries[1].errors[0]["message"]
+
+
+def test_read_csv_reports_rows_joined_by_a_quote_that_closes_cleanly() -> None:
+    # Here the swallowing quote closes right before a comma: valid CSV, but one "name" now
+    # holds whole rows of the file.
+    data = b'name,author,pages\nA,B,1\n"Stray,Auth,2\nSwallowed,Auth,3",Auth,4\nE,F,6\n'
+    entries = parse_catalogue(data).entries
+    assert [e.line for e in entries] == [2, 3, 5]
+    assert "unbalanced quote seems to join lines 3-4" in entries[1].errors[0]["message"]
+    assert not entries[0].errors and not entries[2].errors
+
+
+def test_read_csv_reports_a_quote_never_closed_and_keeps_the_rows_before() -> None:
+    entries = parse_catalogue(b'name,author\nA,B\n"never closed,C\nD,E\n').entries
+    assert entries[0].book == {"name": "A", "author": "B"}
+    assert "unbalanced quote seems to join lines 3-4" in entries[1].errors[0]["message"]
+
+
+def test_read_csv_keeps_numbers_too_long_for_any_range_as_text_for_validation() -> None:
+    data = b"name,author,pages\nA,B,99999999999999999999\nC,D," + b"9" * 5000 + b"\n"
+    pages = [entry.book["pages"] for entry in parse_catalogue(data).entries]
+    assert pages == ["9" * 20, "9" * 5000]
+
+
+def test_read_csv_takes_fields_over_the_csv_modules_default_limit() -> None:
+    review = "x" * 300_000
+    data = f"name,author,review\nDune,Frank Herbert,{review}\n".encode()
+    assert [e.book for e in parse_catalogue(data).entries] == [
+        {"name": "Dune", "author": "Frank Herbert"}
+    ]
+
+
+def test_read_json_lines_splits_lines_at_newlines_only() -> None:
+    data = '{"name": "Line\u2028Separator", "author": "A"}\n{"name": "B", "author": "C"}\n'
+    entries = parse_catalogue(data.encode()).entries
+    # The separator is whitespace, so tidying makes it a space; it no longer splits the line.
+    assert [(e.line, e.book["name"]) for e in entries] == [(1, "Line Separator"), (2, "B")]

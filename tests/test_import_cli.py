@@ -357,6 +357,30 @@ def test_import_halves_batches_over_the_service_body_limit(
     assert counts(out)["created"] == 40
 
 
+def test_import_reports_a_row_too_large_for_the_service_and_imports_the_rest(
+    capsys: pytest.CaptureFixture[str], db_params: DbParams, tmp_path: Path
+) -> None:
+    path = tmp_path / "one-huge-row.csv"
+    path.write_text(f"name,author\nBefore,A\n{'x' * 8000},B\nAfter,C\n")
+    small_bodies = settings_for(
+        db_params, bookshelf_api_keys=API_KEY, bookshelf_max_body_bytes=4096
+    )
+    with serving(small_bodies) as server:
+        code, out, _ = run_import(capsys, server, path, "--api-key", API_KEY)
+    assert code == 0
+    assert counts(out) == {"created": 2, "duplicates": 0, "invalid": 1}
+    assert "line 3" in out and "larger than the service accepts" in out
+    assert stored_books(db_params) == 2
+
+
+def test_import_with_a_malformed_url_exits_1_with_a_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run_import(capsys, None, CATALOGUES / "plain.csv", "--url", "http://[::1")
+    assert code == 1
+    assert "is not a URL" in err
+
+
 def test_bookshelf_import_command_shows_progress_and_summary(
     service: Service, db_params: DbParams
 ) -> None:

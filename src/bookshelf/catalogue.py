@@ -45,7 +45,9 @@ _GOODREADS_COLUMNS = {
 }
 _GOODREADS_SIGNATURE = {"book id", "title", "author"}
 _PLAIN_ALIASES = {"title": "name", "year": "published_year"}
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+# Longer digit strings stay text, for validation to refuse: they are out of every range, and
+# int() of thousands of digits is refused by Python and unsendable as JSON by orjson.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 _SPACES = re.compile(r"\s+")
 
 _Mapper = Callable[[dict[str, str]], dict[str, Any]]
@@ -102,16 +104,20 @@ def _decode(data: bytes, name: str) -> str:
 def _csv(text: str, name: str) -> Catalogue:
     # newline="" keeps CRLF and newlines inside quoted fields for the csv module to handle;
     # skipinitialspace lets `a, "b, c"` (columns padded with spaces) parse as two fields.
+    # No field can be longer than the file: a long review in a column we never read must not
+    # refuse the file (the csv module's default limit is 128 KiB; it is process-wide).
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))
+    # Not strict: strict refuses `"Title" ,` (a padded column). A stray quote is caught
+    # after parsing instead (see `_joined_lines`).
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True, strict=False)
-    try:
-        header = [column.strip().casefold() for column in next(reader)]
-        if _GOODREADS_SIGNATURE <= set(header):
-            return Catalogue("Goodreads export", list(_rows(reader, header, _goodreads_book)))
-        plain = [_PLAIN_ALIASES.get(column, column) for column in header]
-        if {"name", "author"} <= set(plain):
-            return Catalogue("CSV", list(_rows(reader, plain, _plain_book)))
-    except csv.Error as exc:
-        raise CatalogueError(f"{name} is not a readable CSV ({exc}); {EXPECTED}") from None
+    # With no field limit and no strictness, the csv module raises nothing: text it cannot
+    # make sense of ends as an unrecognised header or as invalid rows.
+    header = [column.strip().casefold() for column in next(reader)]
+    if _GOODREADS_SIGNATURE <= set(header):
+        return Catalogue("Goodreads export", list(_rows(reader, header, _goodreads_book)))
+    plain = [_PLAIN_ALIASES.get(column, column) for column in header]
+    if {"name", "author"} <= set(plain):
+        return Catalogue("CSV", list(_rows(reader, plain, _plain_book)))
     raise CatalogueError(f"{name} has no recognisable header; {EXPECTED}")
 
 
@@ -125,7 +131,27 @@ def _rows(reader: Any, header: list[str], to_book: _Mapper) -> Iterator[Entry]:
         if not any(value.strip() for value in values):
             continue  # blank lines, including the trailing one
         row = dict(zip(header, values, strict=False))  # short rows: missing columns are empty
-        yield Entry(line, to_book(row))
+        book = to_book(row)
+        joined = _joined_lines(values, len(header))
+        if joined:
+            end = reader.line_num
+            message = (
+                f"an unbalanced quote seems to join lines {line}-{end} into one record; "
+                "check the quotes there"
+            )
+            yield Entry(line, book, [_row_error(message)])
+            continue
+        yield Entry(line, book)
+
+
+def _joined_lines(values: list[str], columns: int) -> bool:
+    """Does a field hold whole lines of the file? A stray `"` makes the csv module read on,
+    through line ends, to the next quote: several rows become one field. A field with a
+    line of its own as many commas as the header has separators is such a run."""
+    return columns > 1 and any(
+        "\n" in value and any(part.count(",") >= columns - 1 for part in value.splitlines())
+        for value in values
+    )
 
 
 def _goodreads_book(row: dict[str, str]) -> dict[str, Any]:
@@ -167,7 +193,9 @@ def _tidy(values: dict[str, Any]) -> dict[str, Any]:
 
 def _json_lines(text: str, name: str) -> Iterator[Entry]:
     first = True
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines() also splits at U+2028, U+2029 and U+0085, which JSON
+    # strings may hold unescaped.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

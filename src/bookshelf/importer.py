@@ -8,6 +8,7 @@ refused a batch or could not be reached, 2 when the file cannot be read or has n
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -27,6 +28,11 @@ API_KEY_ENV = "BOOKSHELF_API_KEY"
 SHOWN_INVALID = 10
 TIMEOUT_SECONDS = 60.0
 RETRIES = 3  # per batch, on 503 and 409 (see _post)
+_TOO_LARGE = {
+    "field": "",
+    "message": "the row alone is larger than the service accepts in one request",
+    "type": "row_too_large",
+}
 MAX_RETRY_AFTER_SECONDS = 10.0
 
 
@@ -192,7 +198,11 @@ def _send(entries: list[Entry], args: argparse.Namespace, tally: Tally, progress
     logging.getLogger("httpx").setLevel(logging.WARNING)
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     done = 0
-    with httpx.Client(base_url=args.url, headers=headers, timeout=TIMEOUT_SECONDS) as client:
+    try:
+        client = httpx.Client(base_url=args.url, headers=headers, timeout=TIMEOUT_SECONDS)
+    except httpx.InvalidURL as exc:
+        raise ServiceError(f"--url {args.url!r} is not a URL: {exc}") from None
+    with client:
         for batch in _batches(entries, args.batch_size):
             # Rows the file itself made unreadable are reported without a round trip.
             readable = [entry for entry in batch if not entry.errors]
@@ -222,13 +232,22 @@ def _post(client: httpx.Client, entries: list[Entry]) -> list[dict[str, Any]]:
         if response.status_code not in (409, 503) or attempt == RETRIES:
             break
         time.sleep(_retry_after(response))
-    if response.status_code == 413 and len(entries) > 1:
+    if response.status_code == 413:
         # The batch is over the server's body limit (long fields): halve it until it fits.
+        # A single row that does not fit is itself invalid; the rows around it go on.
+        if len(entries) == 1:
+            return [{"status": "invalid", "errors": [_TOO_LARGE]}]
         half = len(entries) // 2
         return _post(client, entries[:half]) + _post(client, entries[half:])
     if response.status_code != 200:
         raise ServiceError(f"the service refused a batch: {_describe(response)}")
-    results: list[dict[str, Any]] = response.json()["results"]
+    try:
+        results: list[dict[str, Any]] = response.json()["results"]
+    except (ValueError, KeyError, TypeError):
+        # A proxy's login page or another service at that address.
+        raise ServiceError(
+            f"{client.base_url} answered 200 without an import report; is --url this service?"
+        ) from None
     return results
 
 
@@ -236,6 +255,8 @@ def _retry_after(response: httpx.Response) -> float:
     try:
         seconds = float(response.headers.get("Retry-After", 1))
     except ValueError:
+        seconds = 1.0
+    if not math.isfinite(seconds):  # "nan", "inf": not a delay
         seconds = 1.0
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 

@@ -97,5 +97,5 @@ diff: $(CDK_CLI) _check-env ## Compare ENV's stack with what is deployed (needs 
 deploy: $(CDK_CLI) _check-env ## Build the image and deploy ENV's stack (needs AWS credentials)
 	$(CDK) deploy $(STACK) --outputs-file cdk.out/$(STACK).outputs.json $(CDK_ARGS)
 
-destroy: $(CDK_CLI) _check-env ## Delete ENV's stack (prod keeps a final DB snapshot)
+destroy: $(CDK_CLI) _check-env ## Delete ENV's stack (prod: turn off deletion protection first; keeps a final DB snapshot)
 	$(CDK) destroy $(STACK) $(CDK_ARGS)

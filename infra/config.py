@@ -52,10 +52,12 @@ class EnvConfig:
 
     @property
     def log_removal_policy(self) -> RemovalPolicy:
-        """Logs go with a disposable database and stay after a kept one (no snapshot of logs)."""
+        """Logs go with a disposable database and stay after a kept one (no snapshot of logs).
+        Kept on update and delete only: a first deploy that fails and rolls back removes them,
+        so a retry does not meet a log group of the same name left behind."""
         if self.db_removal_policy == RemovalPolicy.DESTROY:
             return RemovalPolicy.DESTROY
-        return RemovalPolicy.RETAIN
+        return RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
 
     @property
     def private_tasks(self) -> bool:

@@ -98,7 +98,7 @@ class Database(Construct):
         generated.apply_removal_policy(
             RemovalPolicy.DESTROY
             if removal_policy == RemovalPolicy.DESTROY
-            else RemovalPolicy.RETAIN
+            else RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE  # a failed first deploy leaves none
         )
 
     def _log_group(

@@ -214,15 +214,19 @@ def test_prod_database_is_multi_az_protected_and_snapshotted(prod: Template) -> 
     assert PROD.db_backup_retention_days > DEV.db_backup_retention_days
 
 
-@pytest.mark.parametrize(("name", "policy"), [("dev", "Delete"), ("prod", "Retain")])
+@pytest.mark.parametrize(
+    ("name", "policy"),
+    [("dev", ("Delete", "Delete")), ("prod", ("RetainExceptOnCreate", "Retain"))],
+)
 def test_database_secret_outlives_the_stack_only_when_the_database_does(
-    request: pytest.FixtureRequest, name: str, policy: str
+    request: pytest.FixtureRequest, name: str, policy: tuple[str, str]
 ) -> None:
     """A restored snapshot keeps its master password, which only this secret holds."""
     template: Template = request.getfixturevalue(name)
     _, attachment = only(template, "AWS::SecretsManager::SecretTargetAttachment")
     db_secret = template.to_json()["Resources"][ref(attachment["Properties"]["SecretId"])]
-    assert (db_secret["DeletionPolicy"], db_secret["UpdateReplacePolicy"]) == (policy, policy)
+    # RetainExceptOnCreate: a first deploy that rolls back leaves nothing behind to collide.
+    assert (db_secret["DeletionPolicy"], db_secret["UpdateReplacePolicy"]) == policy
 
 
 # Security groups
@@ -395,7 +399,9 @@ def test_service_scales_on_cpu_and_requests(
     assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
 
 
-@pytest.mark.parametrize(("name", "days", "policy"), [("dev", 7, "Delete"), ("prod", 30, "Retain")])
+@pytest.mark.parametrize(
+    ("name", "days", "policy"), [("dev", 7, "Delete"), ("prod", 30, "RetainExceptOnCreate")]
+)
 def test_logs_have_a_retention(
     request: pytest.FixtureRequest, name: str, days: int, policy: str
 ) -> None:
@@ -495,3 +501,22 @@ def test_an_unprefixed_domain_is_refused_rather_than_put_on_both_stacks() -> Non
 def test_a_partial_domain_names_the_missing_keys() -> None:
     with pytest.raises(ValueError, match="prod.hosted_zone_name"):
         _build_with({"prod.domain": "books.example.com", "prod.hosted_zone_id": "Z1"})
+
+
+def test_turning_nat_on_keeps_the_public_and_isolated_subnets_where_they_are(
+    dev: Template, prod: Template
+) -> None:
+    """CloudFormation cannot replace a subnet with one overlapping it: ranges must not move."""
+
+    def ranges(template: Template, tier: str) -> set[str]:
+        return {
+            subnet["Properties"]["CidrBlock"]
+            for subnet in resources(template, "AWS::EC2::Subnet").values()
+            if {"Key": "aws-cdk:subnet-name", "Value": tier} in subnet["Properties"]["Tags"]
+        }
+
+    for tier in ("public", "isolated"):
+        assert ranges(dev, tier) == ranges(prod, tier)
+        assert len(ranges(dev, tier)) == 2
+    assert ranges(dev, "private") == set()
+    assert len(ranges(prod, "private")) == 2

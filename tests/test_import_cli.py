@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -342,16 +342,19 @@ def test_import_refuses_a_batch_size_out_of_range(
     assert "--batch-size" in capsys.readouterr().err
 
 
+def serving_small_bodies(db_params: DbParams) -> AbstractContextManager[Service]:
+    """The service with a 4 KiB body limit, so a few long rows overflow one request."""
+    small = settings_for(db_params, bookshelf_api_keys=API_KEY, bookshelf_max_body_bytes=4096)
+    return serving(small)
+
+
 def test_import_halves_batches_over_the_service_body_limit(
     capsys: pytest.CaptureFixture[str], db_params: DbParams, tmp_path: Path
 ) -> None:
     rows = "".join(f"{'Long title ' * 25}{i},Author {i}\n" for i in range(40))
     path = tmp_path / "long-titles.csv"
     path.write_text(f"name,author\n{rows}")
-    small_bodies = settings_for(
-        db_params, bookshelf_api_keys=API_KEY, bookshelf_max_body_bytes=4096
-    )
-    with serving(small_bodies) as server:
+    with serving_small_bodies(db_params) as server:
         code, out, _ = run_import(capsys, server, path, "--api-key", API_KEY)
     assert code == 0
     assert counts(out)["created"] == 40
@@ -362,10 +365,7 @@ def test_import_reports_a_row_too_large_for_the_service_and_imports_the_rest(
 ) -> None:
     path = tmp_path / "one-huge-row.csv"
     path.write_text(f"name,author\nBefore,A\n{'x' * 8000},B\nAfter,C\n")
-    small_bodies = settings_for(
-        db_params, bookshelf_api_keys=API_KEY, bookshelf_max_body_bytes=4096
-    )
-    with serving(small_bodies) as server:
+    with serving_small_bodies(db_params) as server:
         code, out, _ = run_import(capsys, server, path, "--api-key", API_KEY)
     assert code == 0
     assert counts(out) == {"created": 2, "duplicates": 0, "invalid": 1}

@@ -131,17 +131,15 @@ def _rows(reader: Any, header: list[str], to_book: _Mapper) -> Iterator[Entry]:
         if not any(value.strip() for value in values):
             continue  # blank lines, including the trailing one
         row = dict(zip(header, values, strict=False))  # short rows: missing columns are empty
-        book = to_book(row)
-        joined = _joined_lines(values, len(header))
-        if joined:
-            end = reader.line_num
-            message = (
-                f"an unbalanced quote seems to join lines {line}-{end} into one record; "
-                "check the quotes there"
+        errors = []
+        if _joined_lines(values, len(header)):
+            errors.append(
+                _row_error(
+                    f"an unbalanced quote seems to join lines {line}-{reader.line_num} into "
+                    "one record; check the quotes there"
+                )
             )
-            yield Entry(line, book, [_row_error(message)])
-            continue
-        yield Entry(line, book)
+        yield Entry(line, to_book(row), errors)
 
 
 def _joined_lines(values: list[str], columns: int) -> bool:

@@ -28,12 +28,12 @@ API_KEY_ENV = "BOOKSHELF_API_KEY"
 SHOWN_INVALID = 10
 TIMEOUT_SECONDS = 60.0
 RETRIES = 3  # per batch, on 503 and 409 (see _post)
+MAX_RETRY_AFTER_SECONDS = 10.0
 _TOO_LARGE = {
     "field": "",
     "message": "the row alone is larger than the service accepts in one request",
     "type": "row_too_large",
 }
-MAX_RETRY_AFTER_SECONDS = 10.0
 
 
 class ServiceError(Exception):

@@ -1,13 +1,8 @@
 """ISBN-10 and ISBN-13: checksum validation and conversion to the ISBN-13 we store."""
 
+from bookshelf.text import ascii_digits
+
 _SEPARATORS = str.maketrans("", "", "- ")
-# Not str.isdigit: that accepts Arabic-Indic, fullwidth and superscript digits, which int()
-# reads but the table's CHECK (ASCII 0-9) refuses.
-_DIGITS = frozenset("0123456789")
-
-
-def _all_digits(text: str) -> bool:
-    return bool(text) and set(text) <= _DIGITS
 
 
 def to_isbn13(raw: str) -> str:
@@ -15,7 +10,7 @@ def to_isbn13(raw: str) -> str:
     digits = raw.translate(_SEPARATORS).upper()
     if len(digits) == 10:
         return _from_isbn10(digits)
-    if len(digits) == 13 and _all_digits(digits) and digits.startswith(("978", "979")):
+    if len(digits) == 13 and ascii_digits(digits) and digits.startswith(("978", "979")):
         if _isbn13_check_digit(digits[:12]) != digits[12]:
             raise ValueError("ISBN-13 checksum does not match")
         return digits
@@ -24,7 +19,7 @@ def to_isbn13(raw: str) -> str:
 
 def _from_isbn10(digits: str) -> str:
     body, check = digits[:9], digits[9]
-    if not _all_digits(body) or not (check in _DIGITS or check == "X"):
+    if not ascii_digits(body) or not (ascii_digits(check) or check == "X"):
         raise ValueError("ISBN-10 must be 9 digits followed by a digit or X")
     total = sum((10 - i) * int(d) for i, d in enumerate(body)) + (
         10 if check == "X" else int(check)

@@ -7,7 +7,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from bookshelf import columns
 from bookshelf.isbn import to_isbn13
-from bookshelf.text import clean_text
+from bookshelf.text import ascii_digits, clean_text
 
 
 def _clean(value: object) -> object:
@@ -38,7 +38,7 @@ SearchText = Annotated[
 def _decimal(value: object) -> object:
     # Path and query values arrive as text, which pydantic's int parsing reads leniently:
     # "1_0" as 10, "+1", " 1" and "1.0" as 1. An id or a limit is plain ASCII digits.
-    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+    if isinstance(value, str) and not ascii_digits(value):
         raise ValueError("must be a whole number written in the digits 0-9")
     return value
 

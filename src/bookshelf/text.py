@@ -17,3 +17,9 @@ def clean_text(value: str) -> str:
         if category == "Cc" and char not in "\t\n\r":
             raise ValueError(f"contains the control character U+{ord(char):04X}")
     return unicodedata.normalize("NFC", value).strip()
+
+
+def ascii_digits(text: str) -> bool:
+    """Only 0-9, at least one. Not str.isdigit alone: that accepts Arabic-Indic, fullwidth and
+    superscript digits, which int() reads but the table's CHECKs and our ranges do not mean."""
+    return text.isascii() and text.isdigit()
